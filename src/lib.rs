@@ -1,0 +1,13 @@
+//! tidemark keeps a warehouse replica of every table in a CDC stream:
+//! Kafka → decode → land (staging) → scheduled MERGE → replica. See `../README.md`.
+
+pub mod change;
+pub mod codec;
+pub mod config;
+pub mod db;
+pub mod dialect;
+pub mod merge;
+pub mod schema;
+pub mod sql;
+pub mod staging;
+pub mod warehouse;

@@ -1,0 +1,592 @@
+//! Landing: Kafka records → staging tables, in batches, exactly once.
+//!
+//! A batch is decoded first (outside any transaction), then landed in one transaction that
+//! 1. locks the `_tidemark_offsets` rows of the batch's partitions and reads them: a record
+//!    below `next_offset` has landed already (a re-delivery after a crash or a rebalance) and
+//!    is dropped — so landing is idempotent on source position;
+//! 2. records columns and keys the stream showed for the first time;
+//! 3. appends the staging rows (binary COPY on PostgreSQL, multi-row INSERTs on SQLite) and
+//!    the dead letters;
+//! 4. advances the offsets.
+//!
+//! Only after it commits may the consumer store the batch's Kafka offsets.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use minijinja::Value as TmplValue;
+use tracing::{info, warn};
+
+use crate::change::Change;
+use crate::codec::{Decoded, Decoder, ValueContext};
+use crate::config::{Format, OnError, Table};
+use crate::db::Pool;
+use crate::schema::RecordSchema;
+use crate::sql::{safe, TableCtx};
+use crate::warehouse::Warehouse;
+
+/// A Kafka record as read.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+impl RawRecord {
+    pub fn bytes(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len) + self.value.as_ref().map_or(0, Vec::len) + 64
+    }
+}
+
+/// Which configured table a record belongs to.
+pub struct Router {
+    pub tables: Vec<Table>,
+    by_topic: HashMap<String, Vec<usize>>,
+}
+
+impl Router {
+    pub fn new(tables: Vec<Table>) -> Router {
+        let mut by_topic: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, t) in tables.iter().enumerate() {
+            by_topic.entry(t.topic.clone()).or_default().push(i);
+        }
+        Router { tables, by_topic }
+    }
+
+    pub fn topics(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.by_topic.keys().cloned().collect();
+        t.sort();
+        t
+    }
+
+    fn candidates(&self, topic: &str) -> &[usize] {
+        self.by_topic.get(topic).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// The table of a change of upstream `db.table` read from `topic`.
+    fn route(&self, topic: &str, db: &str, table: &str) -> Result<usize, String> {
+        let c = self.candidates(topic);
+        if let [only] = c {
+            match &self.tables[*only].source {
+                None => return Ok(*only),
+                Some((d, t)) if d == db && t == table => return Ok(*only),
+                Some(_) => {}
+            }
+        }
+        c.iter()
+            .copied()
+            .find(|&i| matches!(&self.tables[i].source, Some((d, t)) if d == db && t == table))
+            .ok_or_else(|| format!("a change of {db}.{table} on topic {topic}, which no configured table takes"))
+    }
+
+    /// A record that could not be routed stops the service if any table of its topic says so.
+    fn on_error(&self, topic: &str) -> OnError {
+        if self.candidates(topic).iter().any(|&i| self.tables[i].on_error == OnError::Stop) {
+            OnError::Stop
+        } else {
+            OnError::DeadLetter
+        }
+    }
+
+    fn format(&self, topic: &str) -> Format {
+        self.candidates(topic).first().map(|&i| self.tables[i].format).unwrap_or_default()
+    }
+}
+
+/// One staged change, ready to write.
+struct StagedRow {
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+    sub: i16,
+    commit_ts: Option<i64>,
+    op: &'static str,
+    key: String,
+    row: Option<String>,
+}
+
+struct DeadLetter {
+    table: Option<String>,
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    error: String,
+}
+
+/// A decoded batch, ready to land.
+struct Prepared {
+    /// Staged rows per table index.
+    rows: Vec<Vec<StagedRow>>,
+    dead: Vec<DeadLetter>,
+    /// (topic, partition) → highest offset in the batch.
+    high: HashMap<(Arc<str>, i32), i64>,
+    new_columns: Vec<(usize, String, String)>,
+    new_keys: Vec<(usize, Vec<String>)>,
+    layouts: Vec<(usize, Arc<RecordSchema>)>,
+}
+
+/// What one landed batch did.
+#[derive(Debug, Default, Clone)]
+pub struct LandReport {
+    pub records: usize,
+    /// Staging rows written per table name.
+    pub staged: HashMap<String, usize>,
+    pub dead_letters: usize,
+    /// Records skipped because they had landed before.
+    pub duplicates: usize,
+    pub ddl: usize,
+    /// (topic, partition, next offset): what the consumer may now commit.
+    pub next_offsets: Vec<(String, i32, i64)>,
+}
+
+/// What the warehouse already knows about a table's schema.
+#[derive(Default)]
+struct Known {
+    columns: HashMap<String, String>,
+    key: Option<Vec<String>>,
+    verified: HashSet<usize>,
+    /// Keeps verified layouts alive so their addresses are never reused.
+    keep: Vec<Arc<RecordSchema>>,
+    warned: HashSet<String>,
+}
+
+/// Lands batches of Kafka records into staging tables.
+pub struct Lander {
+    wh: Arc<Warehouse>,
+    router: Router,
+    decoders: HashMap<Format, Decoder>,
+    known: Vec<Known>,
+    staging: Vec<TableCtx>,
+}
+
+/// SQLite statements stay under its bound-parameter limit.
+const SQLITE_ROWS_PER_INSERT: usize = 1000;
+/// COPY data is sent in chunks of about this size.
+const COPY_CHUNK: usize = 1 << 20;
+
+impl Lander {
+    /// Registers every table (staging tables created) and loads what the warehouse knows.
+    pub async fn new(wh: Arc<Warehouse>, tables: Vec<Table>, ctx: ValueContext) -> Result<Lander> {
+        let mut known = Vec::new();
+        let mut staging = Vec::new();
+        for t in &tables {
+            wh.register_table(&t.name, &t.topic).await?;
+            let mut k = Known::default();
+            if let Some(s) = wh.schema(&t.name).await? {
+                k.columns = s.columns.into_iter().map(|c| (c.name, c.source_type)).collect();
+                k.key = Some(s.key);
+            }
+            known.push(k);
+            staging.push(TableCtx::bare(&t.name));
+        }
+        let mut decoders = HashMap::new();
+        for t in &tables {
+            decoders.entry(t.format).or_insert_with(|| Decoder::new(t.format, ctx));
+        }
+        Ok(Lander { wh, router: Router::new(tables), decoders, known, staging })
+    }
+
+    pub fn topics(&self) -> Vec<String> {
+        self.router.topics()
+    }
+
+    pub fn tables(&self) -> &[Table] {
+        &self.router.tables
+    }
+
+    /// Lands a batch: all of it, or (on error) none of it.
+    pub async fn land(&mut self, batch: &[RawRecord]) -> Result<LandReport> {
+        let prepared = self.prepare(batch)?;
+        let mut report = match &self.wh.pool {
+            Pool::Pg(_) => self.commit_pg(&prepared).await,
+            Pool::Lite(_) => self.commit_sqlite(&prepared).await,
+        }
+        .with_context(|| format!("landing a batch of {} records into {}", batch.len(), self.wh.url))?;
+        // The warehouse has it now: remember, so the next batch does not record it again.
+        for (ti, name, ty) in prepared.new_columns {
+            self.known[ti].columns.insert(name, ty);
+        }
+        for (ti, key) in prepared.new_keys {
+            self.known[ti].key.get_or_insert(key);
+        }
+        for (ti, layout) in prepared.layouts {
+            let k = &mut self.known[ti];
+            if k.verified.insert(Arc::as_ptr(&layout) as usize) {
+                k.keep.push(layout);
+            }
+        }
+        report.records = batch.len();
+        Ok(report)
+    }
+
+    /// Decodes and routes a batch; a record that fails becomes a dead letter (or an error
+    /// when its table says `on_error = "stop"`).
+    fn prepare(&mut self, batch: &[RawRecord]) -> Result<Prepared> {
+        let mut p = Prepared {
+            rows: self.router.tables.iter().map(|_| Vec::new()).collect(),
+            dead: Vec::new(),
+            high: HashMap::new(),
+            new_columns: Vec::new(),
+            new_keys: Vec::new(),
+            layouts: Vec::new(),
+        };
+        for rec in batch {
+            let high = p.high.entry((rec.topic.clone(), rec.partition)).or_insert(rec.offset);
+            *high = (*high).max(rec.offset);
+            if let Err((table, error)) = self.prepare_one(rec, &mut p) {
+                let policy = match table {
+                    Some(ti) => self.router.tables[ti].on_error,
+                    None => self.router.on_error(&rec.topic),
+                };
+                let where_ = format!("{} partition {} offset {}", rec.topic, rec.partition, rec.offset);
+                if policy == OnError::Stop {
+                    bail!("record at {where_}: {error} (on_error = \"stop\")");
+                }
+                warn!(topic = %rec.topic, partition = rec.partition, offset = rec.offset, %error, "record sent to the dead-letter table");
+                p.dead.push(DeadLetter {
+                    table: table.map(|ti| self.router.tables[ti].name.clone()),
+                    topic: rec.topic.clone(),
+                    partition: rec.partition,
+                    offset: rec.offset,
+                    key: rec.key.clone(),
+                    value: rec.value.clone(),
+                    error,
+                });
+            }
+        }
+        Ok(p)
+    }
+
+    fn prepare_one(&mut self, rec: &RawRecord, p: &mut Prepared) -> Result<(), (Option<usize>, String)> {
+        let format = self.router.format(&rec.topic);
+        let decoder = self.decoders.get_mut(&format).ok_or((None, format!("no decoder for format {format}")))?;
+        let decoded = decoder.decode(rec.key.as_deref(), rec.value.as_deref()).map_err(|e| (None, e))?;
+        let events = match decoded {
+            Decoded::Rows(events) => events,
+            Decoded::Ddl { db, table, sql, commit_ts } => {
+                info!(topic = %rec.topic, partition = rec.partition, offset = rec.offset, db, table, sql, commit_ts, "upstream DDL");
+                return Ok(());
+            }
+            Decoded::Watermark { .. } => return Ok(()),
+        };
+        // All changes of one record land or dead-letter together.
+        let mut staged = Vec::new();
+        for ev in events {
+            let ti = self.router.route(&rec.topic, &ev.source_db, &ev.source_table).map_err(|e| (None, e))?;
+            let table = &self.router.tables[ti];
+            let changes = ev.into_changes(table.key.as_deref()).map_err(|e| (Some(ti), e))?;
+            for c in changes {
+                self.check_schema(ti, &c, p).map_err(|e| (Some(ti), e))?;
+                let commit_ts = match c.commit_ts {
+                    Some(ts) => {
+                        Some(i64::try_from(ts).map_err(|_| (Some(ti), format!("commit ts {ts} is out of range")))?)
+                    }
+                    None => None,
+                };
+                staged.push((
+                    ti,
+                    StagedRow {
+                        topic: rec.topic.clone(),
+                        partition: rec.partition,
+                        offset: rec.offset,
+                        sub: c.sub as i16,
+                        commit_ts,
+                        op: c.op.code(),
+                        key: c.key_json(),
+                        row: c.row_json(),
+                    },
+                ));
+            }
+        }
+        for (ti, row) in staged {
+            p.rows[ti].push(row);
+        }
+        Ok(())
+    }
+
+    /// New columns and the key are recorded with the batch that first shows them.
+    fn check_schema(&mut self, ti: usize, c: &Change, p: &mut Prepared) -> Result<(), String> {
+        let known = &mut self.known[ti];
+        let table = &self.router.tables[ti].name;
+        let pending_key = p.new_keys.iter().find(|(t, _)| *t == ti).map(|(_, k)| k);
+        match known.key.as_ref().or(pending_key) {
+            Some(k) if k.as_slice() != &*c.key_names => {
+                return Err(format!(
+                    "the key of `{table}` changed upstream from {k:?} to {:?}: a replica keyed differently \
+                     needs a new table",
+                    c.key_names
+                ));
+            }
+            Some(_) => {}
+            None => p.new_keys.push((ti, c.key_names.to_vec())),
+        }
+        let ptr = Arc::as_ptr(&c.schema) as usize;
+        if known.verified.contains(&ptr) || p.layouts.iter().any(|(t, l)| *t == ti && Arc::as_ptr(l) as usize == ptr) {
+            return Ok(());
+        }
+        for col in &c.schema.columns {
+            match known.columns.get(&col.name) {
+                None => {
+                    if !p.new_columns.iter().any(|(t, n, _)| *t == ti && *n == col.name) {
+                        info!(table, column = %col.name, source_type = %col.source_type, "new column in the stream");
+                        p.new_columns.push((ti, col.name.clone(), col.source_type.clone()));
+                    }
+                }
+                Some(ty) if !ty.eq_ignore_ascii_case(&col.source_type) => {
+                    if known.warned.insert(format!("{}:{}", col.name, col.source_type)) {
+                        warn!(table, column = %col.name, recorded = %ty, now = %col.source_type,
+                              "column type differs from the recorded one; the replica keeps the recorded type");
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        p.layouts.push((ti, c.schema.clone()));
+        Ok(())
+    }
+
+    fn next_offsets(p: &Prepared, current: &HashMap<(String, i32), i64>) -> Vec<(String, i32, i64)> {
+        p.high
+            .iter()
+            .map(|((topic, part), high)| {
+                let cur = current.get(&(topic.to_string(), *part)).copied().unwrap_or(0);
+                (topic.to_string(), *part, cur.max(high + 1))
+            })
+            .collect()
+    }
+
+    async fn commit_pg(&self, p: &Prepared) -> Result<LandReport> {
+        let Pool::Pg(pool) = &self.wh.pool else { bail!("not a PostgreSQL warehouse") };
+        let sql = &self.wh.sql;
+        let mut tx = pool.begin().await?;
+        let topics: Vec<String> = p.high.keys().map(|(t, _)| t.to_string()).collect();
+        let parts: Vec<i32> = p.high.keys().map(|(_, part)| *part).collect();
+        let rows: Vec<(String, i32, i64)> = sqlx::query_as(safe(sql.fixed("land_offsets_lock")?))
+            .bind(&topics)
+            .bind(&parts)
+            .fetch_all(&mut *tx)
+            .await
+            .context("locking the batch's offset rows")?;
+        let current: HashMap<(String, i32), i64> = rows.into_iter().map(|(t, p, n)| ((t, p), n)).collect();
+        let fresh = |topic: &str, part: i32, offset: i64| {
+            offset >= current.get(&(topic.to_string(), part)).copied().unwrap_or(0)
+        };
+
+        self.record_schema_pg(&mut tx, p).await?;
+        let mut report = LandReport::default();
+        for (ti, rows) in p.rows.iter().enumerate() {
+            let mut buf = CopyBuf::new();
+            let mut n = 0usize;
+            for r in rows {
+                if fresh(&r.topic, r.partition, r.offset) {
+                    buf.row(r);
+                    n += 1;
+                } else {
+                    report.duplicates += 1;
+                }
+            }
+            if n == 0 {
+                continue;
+            }
+            buf.finish();
+            let staging = &self.staging[ti].staging;
+            let mut copy = tx.copy_in_raw(&sql.render("land_copy", &self.staging[ti], &[])?).await?;
+            for chunk in buf.0.chunks(COPY_CHUNK) {
+                copy.send(chunk).await.with_context(|| format!("COPY into {staging}"))?;
+            }
+            copy.finish().await.with_context(|| format!("COPY into {staging}"))?;
+            report.staged.insert(self.router.tables[ti].name.clone(), n);
+        }
+        let dead: Vec<&DeadLetter> = p.dead.iter().filter(|d| fresh(&d.topic, d.partition, d.offset)).collect();
+        if !dead.is_empty() {
+            sqlx::query(safe(sql.fixed("land_dead_letters")?))
+                .bind(dead.iter().map(|d| d.table.clone()).collect::<Vec<_>>())
+                .bind(dead.iter().map(|d| d.topic.to_string()).collect::<Vec<_>>())
+                .bind(dead.iter().map(|d| d.partition).collect::<Vec<_>>())
+                .bind(dead.iter().map(|d| d.offset).collect::<Vec<_>>())
+                .bind(dead.iter().map(|d| d.key.clone()).collect::<Vec<_>>())
+                .bind(dead.iter().map(|d| d.value.clone()).collect::<Vec<_>>())
+                .bind(dead.iter().map(|d| d.error.clone()).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .context("writing dead letters")?;
+            report.dead_letters = dead.len();
+        }
+        report.next_offsets = Self::next_offsets(p, &current);
+        sqlx::query(safe(sql.fixed("land_offsets_update")?))
+            .bind(report.next_offsets.iter().map(|o| o.0.clone()).collect::<Vec<_>>())
+            .bind(report.next_offsets.iter().map(|o| o.1).collect::<Vec<_>>())
+            .bind(report.next_offsets.iter().map(|o| o.2).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .context("advancing offsets")?;
+        tx.commit().await.context("committing the landing transaction")?;
+        Ok(report)
+    }
+
+    async fn record_schema_pg(&self, tx: &mut sqlx::Transaction<'static, sqlx::Postgres>, p: &Prepared) -> Result<()> {
+        let sql = &self.wh.sql;
+        for (ti, name, ty) in &p.new_columns {
+            sqlx::query(safe(sql.fixed("add_source_column")?))
+                .bind(&self.router.tables[*ti].name)
+                .bind(name)
+                .bind(ty)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for (ti, key) in &p.new_keys {
+            sqlx::query(safe(sql.fixed("set_key")?))
+                .bind(&self.router.tables[*ti].name)
+                .bind(serde_json::to_string(key)?)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn commit_sqlite(&self, p: &Prepared) -> Result<LandReport> {
+        let Pool::Lite(pool) = &self.wh.pool else { bail!("not an SQLite warehouse") };
+        let sql = &self.wh.sql;
+        let mut tx = pool.begin_with(safe(sql.fixed("land_begin")?)).await?;
+        let rows: Vec<(String, i64, i64)> =
+            sqlx::query_as(safe(sql.fixed("load_offsets")?)).fetch_all(&mut *tx).await?;
+        let current: HashMap<(String, i32), i64> = rows.into_iter().map(|(t, p, n)| ((t, p as i32), n)).collect();
+        let fresh = |topic: &str, part: i32, offset: i64| {
+            offset >= current.get(&(topic.to_string(), part)).copied().unwrap_or(0)
+        };
+
+        for (ti, name, ty) in &p.new_columns {
+            sqlx::query(safe(sql.fixed("add_source_column")?))
+                .bind(&self.router.tables[*ti].name)
+                .bind(name)
+                .bind(ty)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (ti, key) in &p.new_keys {
+            sqlx::query(safe(sql.fixed("set_key")?))
+                .bind(&self.router.tables[*ti].name)
+                .bind(serde_json::to_string(key)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut report = LandReport::default();
+        let mut statements: HashMap<(usize, usize), String> = HashMap::new();
+        for (ti, rows) in p.rows.iter().enumerate() {
+            let fresh_rows: Vec<&StagedRow> = rows.iter().filter(|r| fresh(&r.topic, r.partition, r.offset)).collect();
+            report.duplicates += rows.len() - fresh_rows.len();
+            if fresh_rows.is_empty() {
+                continue;
+            }
+            for chunk in fresh_rows.chunks(SQLITE_ROWS_PER_INSERT) {
+                let text = match statements.get(&(ti, chunk.len())) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s =
+                            sql.render("land_rows", &self.staging[ti], &[("rows", TmplValue::from(chunk.len()))])?;
+                        statements.insert((ti, chunk.len()), s.clone());
+                        s
+                    }
+                };
+                let mut q = sqlx::query(safe(text));
+                for r in chunk {
+                    q = q
+                        .bind(r.topic.to_string())
+                        .bind(r.partition)
+                        .bind(r.offset)
+                        .bind(r.sub)
+                        .bind(r.commit_ts)
+                        .bind(r.op)
+                        .bind(r.key.as_str())
+                        .bind(r.row.as_deref());
+                }
+                q.execute(&mut *tx).await.with_context(|| format!("inserting into {}", self.staging[ti].staging))?;
+            }
+            report.staged.insert(self.router.tables[ti].name.clone(), fresh_rows.len());
+        }
+        let dead: Vec<&DeadLetter> = p.dead.iter().filter(|d| fresh(&d.topic, d.partition, d.offset)).collect();
+        for chunk in dead.chunks(SQLITE_ROWS_PER_INSERT) {
+            let text =
+                sql.render("land_dead_letters", &TableCtx::bare("-"), &[("rows", TmplValue::from(chunk.len()))])?;
+            let mut q = sqlx::query(safe(text));
+            for d in chunk {
+                q = q
+                    .bind(d.table.clone())
+                    .bind(d.topic.to_string())
+                    .bind(d.partition)
+                    .bind(d.offset)
+                    .bind(d.key.clone())
+                    .bind(d.value.clone())
+                    .bind(d.error.clone());
+            }
+            q.execute(&mut *tx).await.context("writing dead letters")?;
+        }
+        report.dead_letters = dead.len();
+        report.next_offsets = Self::next_offsets(p, &current);
+        for chunk in report.next_offsets.chunks(SQLITE_ROWS_PER_INSERT) {
+            let text =
+                sql.render("land_offsets_update", &TableCtx::bare("-"), &[("rows", TmplValue::from(chunk.len()))])?;
+            let mut q = sqlx::query(safe(text));
+            for (topic, part, next) in chunk {
+                q = q.bind(topic.clone()).bind(*part).bind(*next);
+            }
+            q.execute(&mut *tx).await.context("advancing offsets")?;
+        }
+        tx.commit().await.context("committing the landing transaction")?;
+        Ok(report)
+    }
+}
+
+/// PostgreSQL binary COPY data for staging rows.
+struct CopyBuf(Vec<u8>);
+
+impl CopyBuf {
+    fn new() -> CopyBuf {
+        let mut b = Vec::with_capacity(64 << 10);
+        b.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        b.extend_from_slice(&0u32.to_be_bytes()); // flags
+        b.extend_from_slice(&0u32.to_be_bytes()); // header extension length
+        CopyBuf(b)
+    }
+
+    fn row(&mut self, r: &StagedRow) {
+        let b = &mut self.0;
+        b.extend_from_slice(&8i16.to_be_bytes());
+        field(b, r.topic.as_bytes());
+        field(b, &r.partition.to_be_bytes());
+        field(b, &r.offset.to_be_bytes());
+        field(b, &r.sub.to_be_bytes());
+        match r.commit_ts {
+            Some(ts) => field(b, &ts.to_be_bytes()),
+            None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+        field(b, r.op.as_bytes());
+        jsonb(b, &r.key);
+        match &r.row {
+            Some(row) => jsonb(b, row),
+            None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
+
+    fn finish(&mut self) {
+        self.0.extend_from_slice(&(-1i16).to_be_bytes());
+    }
+}
+
+fn field(b: &mut Vec<u8>, data: &[u8]) {
+    b.extend_from_slice(&(data.len() as i32).to_be_bytes());
+    b.extend_from_slice(data);
+}
+
+/// jsonb's binary form: a version byte (1), then the JSON text.
+fn jsonb(b: &mut Vec<u8>, text: &str) {
+    b.extend_from_slice(&((text.len() + 1) as i32).to_be_bytes());
+    b.push(1);
+    b.extend_from_slice(text.as_bytes());
+}

@@ -1,0 +1,129 @@
+//! The warehouse as tidemark sees it: metadata tables (from `migrations/`), staging tables,
+//! and the table schemas the stream has shown.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, Context, Result};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::SqlSafeStr;
+
+use crate::db::{redact_url, Bind, Pool, Tx};
+use crate::dialect::Dialect;
+use crate::schema::{Column, TableSchema};
+use crate::sql::{Sql, TableCtx, MIGRATIONS};
+
+pub struct Warehouse {
+    pub pool: Pool,
+    pub sql: Sql,
+    /// The url with any password masked.
+    pub url: String,
+    /// In-process merge locks: a table's merges never overlap within this process either.
+    merge_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Warehouse {
+    /// Connects and brings the metadata tables up to date.
+    pub async fn open(url: &str) -> Result<Arc<Warehouse>> {
+        let pool = Pool::connect(url).await?;
+        let wh = Warehouse {
+            sql: Sql::new(pool.dialect()),
+            pool,
+            url: redact_url(url),
+            merge_locks: Mutex::new(HashMap::new()),
+        };
+        wh.migrate().await.with_context(|| format!("applying migrations to {}", wh.url))?;
+        Ok(Arc::new(wh))
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.pool.dialect()
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let prefix = format!("{}/", self.dialect().name());
+        let mut migrations = Vec::new();
+        for (name, sql) in MIGRATIONS.iter().filter(|(n, _)| n.starts_with(&prefix)) {
+            let file = name.trim_start_matches(&prefix).trim_end_matches(".sql");
+            let (version, description) =
+                file.split_once('_').ok_or_else(|| anyhow!("migration {name} is not named NNNN_description.sql"))?;
+            let version: i64 = version.parse().map_err(|_| anyhow!("migration {name}: bad version"))?;
+            migrations.push(Migration::new(
+                version,
+                description.replace('_', " ").into(),
+                MigrationType::Simple,
+                (*sql).into_sql_str(),
+                false,
+            ));
+        }
+        let mut migrator = Migrator::with_migrations(migrations);
+        migrator.dangerous_set_table_name("_tidemark_migrations");
+        match &self.pool {
+            Pool::Pg(p) => migrator.run(p).await?,
+            Pool::Lite(p) => migrator.run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// Records the table and creates its staging table (idempotent).
+    pub async fn register_table(&self, name: &str, topic: &str) -> Result<()> {
+        let t = TableCtx::bare(name);
+        self.pool
+            .execute(
+                self.sql.fixed("register_table")?,
+                &[Bind::Text(name.into()), Bind::Text(topic.into()), Bind::Text(t.staging.clone())],
+            )
+            .await
+            .with_context(|| format!("registering table `{name}`"))?;
+        self.pool
+            .execute(self.sql.render("staging_table", &t, &[])?, &[])
+            .await
+            .with_context(|| format!("creating staging table {} for `{name}`", t.staging))?;
+        Ok(())
+    }
+
+    /// What the stream has shown of `table`: `None` until its first change landed.
+    pub async fn schema(&self, table: &str) -> Result<Option<TableSchema>> {
+        let key = self.pool.fetch(self.sql.fixed("load_key")?, &[Bind::Text(table.into())]).await?;
+        let cols = self.pool.fetch(self.sql.fixed("load_columns")?, &[Bind::Text(table.into())]).await?;
+        schema_from_rows(table, key, cols)
+    }
+
+    /// [`Warehouse::schema`] inside a transaction.
+    pub async fn schema_in(&self, tx: &mut Tx<'_>, table: &str) -> Result<Option<TableSchema>> {
+        let key = tx.fetch(self.sql.fixed("load_key")?, &[Bind::Text(table.into())]).await?;
+        let cols = tx.fetch(self.sql.fixed("load_columns")?, &[Bind::Text(table.into())]).await?;
+        schema_from_rows(table, key, cols)
+    }
+
+    /// The next offset to land for every partition the warehouse has seen.
+    pub async fn offsets(&self) -> Result<HashMap<(String, i32), i64>> {
+        let rows = self.pool.fetch(self.sql.fixed("load_offsets")?, &[]).await?;
+        rows.iter()
+            .map(|r| {
+                let topic = r[0].as_str().ok_or_else(|| anyhow!("offsets: bad topic"))?.to_string();
+                let partition = r[1].as_i64().ok_or_else(|| anyhow!("offsets: bad partition"))? as i32;
+                let next = r[2].as_i64().ok_or_else(|| anyhow!("offsets: bad offset"))?;
+                Ok(((topic, partition), next))
+            })
+            .collect()
+    }
+
+    /// The in-process lock of a table's merges.
+    pub fn merge_lock(&self, table: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.merge_locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(table.to_string()).or_default().clone()
+    }
+}
+
+fn schema_from_rows(table: &str, key: crate::db::Rows, cols: crate::db::Rows) -> Result<Option<TableSchema>> {
+    let key_json = key.first().and_then(|r| r[0].as_str().map(str::to_string));
+    let Some(key_json) = key_json else { return Ok(None) };
+    let key: Vec<String> = serde_json::from_str(&key_json)
+        .with_context(|| format!("table `{table}`: stored key columns {key_json:?} are not a JSON array"))?;
+    let columns: Vec<Column> = cols.iter().filter_map(|r| Some(Column::new(r[0].as_str()?, r[1].as_str()?))).collect();
+    if columns.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(TableSchema { columns, key }))
+}

@@ -1,0 +1,7 @@
+{#- Lock (creating where new) the offset rows of every partition in a landing batch and read
+    them: a record below next_offset has landed already. Concurrent landers of the same
+    partition (a rebalance, a second instance) queue here. -#}
+INSERT INTO _tidemark_offsets AS o (topic, kafka_partition, next_offset)
+SELECT u.topic, u.kafka_partition, 0 FROM UNNEST($1::text[], $2::integer[]) AS u (topic, kafka_partition)
+ON CONFLICT (topic, kafka_partition) DO UPDATE SET next_offset = o.next_offset
+RETURNING o.topic, o.kafka_partition, o.next_offset

@@ -1,0 +1,4 @@
+UPDATE _tidemark_offsets AS o
+SET next_offset = u.next_offset, updated_at = now()
+FROM UNNEST($1::text[], $2::integer[], $3::bigint[]) AS u (topic, kafka_partition, next_offset)
+WHERE o.topic = u.topic AND o.kafka_partition = u.kafka_partition

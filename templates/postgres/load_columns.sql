@@ -1,0 +1,1 @@
+SELECT name, source_type FROM _tidemark_columns WHERE table_name = $1 ORDER BY ordinal

@@ -1,0 +1,1 @@
+SELECT topic, kafka_partition, next_offset FROM _tidemark_offsets

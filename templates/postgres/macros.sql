@@ -1,0 +1,35 @@
+{#- PostgreSQL: replica column types and casts from the staged JSON text.
+    `c` is a column: c.name, c.kind (see src/schema.rs Kind) and its parameters. -#}
+
+{%- macro column_type(c) -%}
+{%- if c.kind == "int" -%}{% if c.bytes == 2 %}smallint{% elif c.bytes == 4 %}integer{% else %}bigint{% endif %}
+{%- elif c.kind == "u_int64" or c.kind == "set_bits" -%}numeric(20,0)
+{%- elif c.kind == "float" -%}real
+{%- elif c.kind == "double" -%}double precision
+{%- elif c.kind == "decimal" -%}{% if c.precision is not none %}numeric({{ c.precision }},{{ c.scale or 0 }}){% else %}numeric{% endif %}
+{%- elif c.kind == "text" -%}{% if c.length is not none %}varchar({{ c.length }}){% else %}text{% endif %}
+{%- elif c.kind == "bytes" or c.kind == "bit" -%}bytea
+{%- elif c.kind == "date" -%}date
+{%- elif c.kind == "date_time" -%}timestamp({{ c.fsp }})
+{%- elif c.kind == "timestamp" -%}timestamptz({{ c.fsp }})
+{%- elif c.kind == "time" -%}interval
+{%- elif c.kind == "json" -%}jsonb
+{%- elif c.kind == "enum_index" -%}integer
+{%- else -%}text
+{%- endif -%}
+{%- endmacro %}
+
+{#- The column's value from a staged JSON document `doc`: staged values are exact text
+    (hex for bytes, UTC for TIMESTAMP), cast here to the replica type. -#}
+{%- macro extract(c, doc) -%}
+{%- set v = "(" ~ doc ~ " ->> " ~ (c.name | lit) ~ ")" -%}
+{%- if c.kind == "bytes" or c.kind == "bit" -%}decode({{ v }}, 'hex')
+{%- elif c.kind == "timestamp" -%}({{ v }}::timestamp AT TIME ZONE 'UTC')
+{%- elif c.kind == "text" -%}{{ v }}
+{%- else -%}{{ v }}::{{ column_type(c) }}
+{%- endif -%}
+{%- endmacro %}
+
+{%- macro key_match(t, left, right) -%}
+{%- for c in t.key %}{{ left }}.{{ c.name | ident }} = {{ right }}.{{ c.name | ident }}{% if not loop.last %} AND {% endif %}{% endfor -%}
+{%- endmacro %}

@@ -1,0 +1,1 @@
+SELECT key_columns FROM _tidemark_tables WHERE name = ?1

@@ -1,0 +1,28 @@
+{#- SQLite: replica column types and casts from the staged JSON text.
+    Decimals and BIGINT UNSIGNED are TEXT: SQLite's numeric types would round them
+    (REAL) or saturate them (INTEGER is 64-bit signed). -#}
+
+{%- macro column_type(c) -%}
+{%- if c.kind == "int" or c.kind == "enum_index" -%}INTEGER
+{%- elif c.kind == "float" or c.kind == "double" -%}REAL
+{%- elif c.kind == "bytes" or c.kind == "bit" -%}BLOB
+{%- else -%}TEXT
+{%- endif -%}
+{%- endmacro %}
+
+{%- macro extract(c, doc) -%}
+{%- set v = "json_extract(" ~ doc ~ ", " ~ (c.name | json_path) ~ ")" -%}
+{%- if c.kind == "int" or c.kind == "enum_index" -%}CAST({{ v }} AS INTEGER)
+{%- elif c.kind == "float" or c.kind == "double" -%}CAST({{ v }} AS REAL)
+{%- elif c.kind == "bytes" or c.kind == "bit" -%}unhex({{ v }})
+{%- else -%}{{ v }}
+{%- endif -%}
+{%- endmacro %}
+
+{%- macro key_match(t, left, right) -%}
+{%- for c in t.key %}{{ left }}.{{ c.name | ident }} = {{ right }}.{{ c.name | ident }}{% if not loop.last %} AND {% endif %}{% endfor -%}
+{%- endmacro %}
+
+{%- macro key_list(t, prefix) -%}
+{%- for c in t.key %}{{ prefix }}{{ c.name | ident }}{% if not loop.last %}, {% endif %}{% endfor -%}
+{%- endmacro %}

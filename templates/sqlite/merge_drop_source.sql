@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS temp._tm_src

@@ -1,0 +1,202 @@
+//! Test support: real databases (a fresh PostgreSQL database per test, an SQLite file per
+//! test) and canal-json messages shaped exactly as TiCDC writes them.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value as Json};
+use sqlx::Connection;
+use tidemark::codec::ValueContext;
+use tidemark::config::Config;
+use tidemark::staging::{Lander, RawRecord};
+use tidemark::warehouse::Warehouse;
+
+/// The server the tests create their databases on. `scripts/test.sh` starts PostgreSQL and
+/// exports this; the default is the machine's local server.
+pub fn pg_admin_url() -> String {
+    std::env::var("TIDEMARK_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A warehouse under test: a fresh database, dropped at the end.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn postgres() -> TestDb {
+        let admin = pg_admin_url();
+        let name = format!("tidemark_test_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {admin}: {e}\n\
+                 Run the tests with ./scripts/test.sh (it starts PostgreSQL), or point \
+                 TIDEMARK_TEST_PG_URL at a server (15 or newer)."
+            )
+        });
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("drop old test database");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+        TestDb { url: format!("{base}/{name}"), pg_name: Some(name), _dir: None }
+    }
+
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("tidemark.db").display());
+        TestDb { url, pg_name: None, _dir: Some(dir) }
+    }
+
+    pub async fn drop_db(self) {
+        if let Some(name) = &self.pg_name {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+    }
+}
+
+/// A config with the given tables (`name`, `topic`), warehouse `url`.
+pub fn config(url: &str, tables: &[(&str, &str)]) -> Config {
+    let mut text = format!("[warehouse]\nurl = {url:?}\n[defaults]\nschedule = \"0 0 0 1 1 *\"\n");
+    for (name, topic) in tables {
+        text.push_str(&format!("[[tables]]\nname = {name:?}\ntopic = {topic:?}\n"));
+    }
+    Config::parse(&text).expect("test config")
+}
+
+pub async fn lander(wh: &Arc<Warehouse>, cfg: &Config) -> Lander {
+    Lander::new(wh.clone(), cfg.tables().expect("tables"), ValueContext::default()).await.expect("lander")
+}
+
+/// A canal-json DML message as TiCDC writes it (with `enable-tidb-extension=true`).
+pub struct Canal {
+    pub db: &'static str,
+    pub table: &'static str,
+    pub pk: Vec<&'static str>,
+    pub types: Vec<(&'static str, &'static str)>,
+}
+
+impl Canal {
+    pub fn item() -> Canal {
+        Canal {
+            db: "tpcc",
+            table: "item",
+            pk: vec!["i_id"],
+            types: vec![
+                ("i_id", "int"),
+                ("i_im_id", "int"),
+                ("i_name", "varchar"),
+                ("i_price", "decimal"),
+                ("i_data", "varchar"),
+            ],
+        }
+    }
+
+    fn obj(&self, values: &[Option<&str>]) -> Json {
+        let mut m = serde_json::Map::new();
+        for ((name, _), v) in self.types.iter().zip(values) {
+            m.insert(name.to_string(), v.map(|s| Json::String(s.into())).unwrap_or(Json::Null));
+        }
+        Json::Object(m)
+    }
+
+    fn msg(&self, kind: &str, data: Json, old: Json, commit_ts: u64) -> Vec<u8> {
+        let types: serde_json::Map<String, Json> =
+            self.types.iter().map(|(n, t)| (n.to_string(), Json::String(t.to_string()))).collect();
+        let sql_types: serde_json::Map<String, Json> =
+            self.types.iter().map(|(n, _)| (n.to_string(), json!(12))).collect();
+        serde_json::to_vec(&json!({
+            "id": 0, "database": self.db, "table": self.table, "pkNames": self.pk, "isDdl": false,
+            "type": kind, "es": commit_ts >> 18, "ts": (commit_ts >> 18) + 5, "sql": "",
+            "sqlType": sql_types, "mysqlType": types, "data": [data], "old": old,
+            "_tidb": {"commitTs": commit_ts}
+        }))
+        .expect("json")
+    }
+
+    pub fn insert(&self, row: &[Option<&str>], ts: u64) -> Vec<u8> {
+        self.msg("INSERT", self.obj(row), Json::Null, ts)
+    }
+
+    pub fn update(&self, row: &[Option<&str>], old: &[Option<&str>], ts: u64) -> Vec<u8> {
+        self.msg("UPDATE", self.obj(row), json!([self.obj(old)]), ts)
+    }
+
+    pub fn delete(&self, row: &[Option<&str>], ts: u64) -> Vec<u8> {
+        self.msg("DELETE", self.obj(row), Json::Null, ts)
+    }
+}
+
+/// TiDB-like commit timestamps: physical ms << 18 | logical.
+pub fn tso(n: u64) -> u64 {
+    ((1_700_000_000_000 + n) << 18) | (n & 0xff)
+}
+
+/// Records on one topic/partition with consecutive offsets from `first_offset`.
+pub fn records(topic: &str, partition: i32, first_offset: i64, values: Vec<Vec<u8>>) -> Vec<RawRecord> {
+    let topic: Arc<str> = topic.into();
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| RawRecord {
+            topic: topic.clone(),
+            partition,
+            offset: first_offset + i as i64,
+            key: None,
+            value: Some(v),
+        })
+        .collect()
+}
+
+/// The replica's rows as text, ordered by `order_by`; `select` lists text expressions.
+pub async fn rows(wh: &Warehouse, table: &str, select: &str, order_by: &str) -> Vec<Vec<Option<String>>> {
+    let q = format!("SELECT {select} FROM \"{table}\" ORDER BY {order_by}");
+    wh.pool
+        .fetch(q, &[])
+        .await
+        .unwrap_or_else(|e| panic!("reading {table}: {e:#}"))
+        .into_iter()
+        .map(|r| r.into_iter().map(|c| c.to_text()).collect())
+        .collect()
+}
+
+pub async fn count(wh: &Warehouse, table: &str) -> i64 {
+    let q = format!("SELECT count(*) FROM \"{table}\"");
+    wh.pool.fetch(q, &[]).await.expect("count")[0][0].as_i64().expect("count")
+}
+
+pub fn s(v: &str) -> Option<String> {
+    Some(v.to_string())
+}
+
+/// Runs an async scenario on PostgreSQL and on SQLite.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let db = $crate::common::TestDb::postgres().await;
+                super::$name(&db.url).await;
+                db.drop_db().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = $crate::common::TestDb::sqlite();
+                super::$name(&db.url).await;
+            }
+        }
+    };
+}

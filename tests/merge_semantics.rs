@@ -1,0 +1,381 @@
+//! The merge contract of DESIGN.md, on a real PostgreSQL server and on SQLite, through the
+//! real lander and merge: canal-json records → staging → MERGE → replica.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use tidemark::merge::{merge, MergeOutcome, MergeReport};
+use tidemark::staging::Lander;
+use tidemark::warehouse::Warehouse;
+
+const TOPIC: &str = "tidb_tpcc_item";
+const ITEM: &str = "CAST(i_id AS TEXT), CAST(i_im_id AS TEXT), i_name, CAST(i_price AS TEXT), i_data";
+
+async fn setup(url: &str) -> (Arc<Warehouse>, Lander) {
+    let cfg = config(url, &[("item", TOPIC)]);
+    let wh = Warehouse::open(url).await.expect("open warehouse");
+    let l = lander(&wh, &cfg).await;
+    (wh, l)
+}
+
+async fn merged(wh: &Warehouse) -> MergeReport {
+    match merge(wh, "item", true).await.expect("merge") {
+        MergeOutcome::Merged(r) => r,
+        other => panic!("expected a merge, got {other:?}"),
+    }
+}
+
+fn item(id: &str, name: &str) -> Vec<Option<&'static str>> {
+    // Leaked: test-only convenience for building rows from literals.
+    let id: &'static str = Box::leak(id.to_string().into_boxed_str());
+    let name: &'static str = Box::leak(name.to_string().into_boxed_str());
+    vec![Some(id), Some("7"), Some(name), Some("12.50"), Some("data")]
+}
+
+fn row(id: &str, name: &str) -> Vec<Option<String>> {
+    vec![s(id), s("7"), s(name), s("12.50"), s("data")]
+}
+
+async fn items(wh: &Warehouse) -> Vec<Vec<Option<String>>> {
+    rows(wh, "item", ITEM, "\"item\".i_id").await
+}
+
+async fn several_changes_of_one_key_in_one_batch(url: &str) {
+    let (wh, mut l) = setup(url).await;
+    let c = Canal::item();
+    let batch = vec![
+        c.insert(&item("1", "a"), tso(1)),
+        c.update(&item("1", "b"), &item("1", "a"), tso(2)),
+        c.update(&item("1", "c"), &item("1", "b"), tso(3)),
+    ];
+    let rep = l.land(&records(TOPIC, 0, 0, batch)).await.expect("land");
+    assert_eq!(rep.staged.get("item"), Some(&3));
+    let m = merged(&wh).await;
+    assert!(m.replica_created);
+    assert_eq!((m.staged_rows, m.inserted, m.updated, m.deleted), (3, 1, 0, 0));
+    assert_eq!(items(&wh).await, vec![row("1", "c")]);
+
+    let batch =
+        vec![c.update(&item("1", "d"), &item("1", "c"), tso(4)), c.update(&item("1", "e"), &item("1", "d"), tso(5))];
+    l.land(&records(TOPIC, 0, 3, batch)).await.expect("land");
+    let m = merged(&wh).await;
+    assert_eq!((m.staged_rows, m.inserted, m.updated, m.deleted), (2, 0, 1, 0));
+    assert_eq!(items(&wh).await, vec![row("1", "e")]);
+    assert_eq!(count(&wh, "_tidemark_stage_item").await, 0, "merged rows are cleared");
+}
+both!(several_changes_of_one_key_in_one_batch);
+
+async fn insert_then_delete_in_one_batch(url: &str) {
+    let (wh, mut l) = setup(url).await;
+    let c = Canal::item();
+    l.land(&records(TOPIC, 0, 0, vec![c.insert(&item("3", "keep"), tso(1))])).await.unwrap();
+    merged(&wh).await;
+    let batch = vec![
+        c.insert(&item("2", "x"), tso(2)),
+        c.delete(&item("2", "x"), tso(3)),
+        c.update(&item("3", "y"), &item("3", "keep"), tso(4)),
+        c.delete(&item("3", "y"), tso(5)),
+    ];
+    l.land(&records(TOPIC, 0, 1, batch)).await.unwrap();
+    let m = merged(&wh).await;
+    assert_eq!((m.inserted, m.updated, m.deleted), (0, 0, 1));
+    assert!(items(&wh).await.is_empty());
+}
+both!(insert_then_delete_in_one_batch);
+
+async fn delete_of_an_absent_key_is_a_no_op(url: &str) {
+    let (wh, mut l) = setup(url).await;
+    let c = Canal::item();
+    let batch = vec![c.insert(&item("1", "a"), tso(1)), c.delete(&item("99", "ghost"), tso(2))];
+    l.land(&records(TOPIC, 0, 0, batch)).await.unwrap();
+    let m = merged(&wh).await;
+    assert_eq!((m.inserted, m.updated, m.deleted), (1, 0, 0));
+    assert_eq!(items(&wh).await, vec![row("1", "a")], "no row of NULLs for the unknown key");
+    // A delete arriving alone, in a later run, is a no-op too.
+    l.land(&records(TOPIC, 0, 2, vec![c.delete(&item("98", "ghost"), tso(3))])).await.unwrap();
+    let m = merged(&wh).await;
+    assert_eq!((m.staged_rows, m.inserted, m.updated, m.deleted), (1, 0, 0, 0));
+    assert_eq!(count(&wh, "item").await, 1);
+}
+both!(delete_of_an_absent_key_is_a_no_op);
+
+async fn update_changing_the_key_removes_the_old_key(url: &str) {
+    let (wh, mut l) = setup(url).await;
+    let c = Canal::item();
+    l.land(&records(TOPIC, 0, 0, vec![c.insert(&item("10", "a"), tso(1))])).await.unwrap();
+    merged(&wh).await;
+    // TiCDC's unsplit form: one UPDATE whose old image has the old key.
+    l.land(&records(TOPIC, 0, 1, vec![c.update(&item("20", "b"), &item("10", "a"), tso(2))])).await.unwrap();
+    let m = merged(&wh).await;
+    assert_eq!((m.inserted, m.updated, m.deleted), (1, 0, 1));
+    assert_eq!(items(&wh).await, vec![row("20", "b")]);
+    // Insert and key change in one batch, and the split form (DELETE + INSERT) on another key.
+    let batch = vec![
+        c.insert(&item("30", "c"), tso(3)),
+        c.update(&item("31", "d"), &item("30", "c"), tso(4)),
+        c.delete(&item("20", "b"), tso(5)),
+        c.insert(&item("21", "b2"), tso(5)),
+    ];
+    l.land(&records(TOPIC, 1, 0, batch)).await.unwrap();
+    merged(&wh).await;
+    assert_eq!(items(&wh).await, vec![row("21", "b2"), row("31", "d")]);
+}
+both!(update_changing_the_key_removes_the_old_key);
+
+async fn the_same_record_landed_twice_stages_once(url: &str) {
+    let (wh, mut l) = setup(url).await;
+    let c = Canal::item();
+    let batch = records(
+        TOPIC,
+        2,
+        100,
+        vec![c.insert(&item("1", "a"), tso(1)), c.update(&item("1", "b"), &item("1", "a"), tso(2))],
+    );
+    let first = l.land(&batch).await.unwrap();
+    assert_eq!((first.staged.get("item"), first.duplicates), (Some(&2), 0));
+    // Re-delivery after a crash before the offset commit: the same records again.
+    let again = l.land(&batch).await.unwrap();
+    assert_eq!((again.staged.get("item"), again.duplicates), (None, 2));
+    assert_eq!(count(&wh, "_tidemark_stage_item").await, 2);
+    merged(&wh).await;
+    assert_eq!(items(&wh).await, vec![row("1", "b")]);
+    // And after the merge: re-delivered old records must not roll the row back.
+    let third = l.land(&batch[..1]).await.unwrap();
+    assert_eq!(third.duplicates, 1);
+    assert!(matches!(merge(&wh, "item", true).await.unwrap(), MergeOutcome::NothingStaged));
+    assert_eq!(items(&wh).await, vec![row("1", "b")]);
+    // The offsets table says where landing stands.
+    let offsets = wh.offsets().await.unwrap();
+    assert_eq!(offsets.get(&(TOPIC.to_string(), 2)), Some(&102));
+}
+both!(the_same_record_landed_twice_stages_once);
+
+async fn resent_older_changes_lose_to_newer_commits(url: &str) {
+    let (wh, mut l) = setup(url).await;
+    let c = Canal::item();
+    // TiCDC after a restart re-sends a run of older messages at higher offsets.
+    let batch = vec![
+        c.insert(&item("1", "a"), tso(1)),
+        c.update(&item("1", "b"), &item("1", "a"), tso(2)),
+        c.update(&item("1", "c"), &item("1", "b"), tso(3)),
+        c.insert(&item("1", "a"), tso(1)),                  // re-send
+        c.update(&item("1", "b"), &item("1", "a"), tso(2)), // re-send
+    ];
+    l.land(&records(TOPIC, 0, 0, batch)).await.unwrap();
+    merged(&wh).await;
+    assert_eq!(items(&wh).await, vec![row("1", "c")], "commit order decides, not offset order");
+    // The rest of the re-sent run arrives later; once it is merged the replica has converged.
+    l.land(&records(TOPIC, 0, 5, vec![c.update(&item("1", "c"), &item("1", "b"), tso(3))])).await.unwrap();
+    merged(&wh).await;
+    assert_eq!(items(&wh).await, vec![row("1", "c")]);
+    // Same commit ts (one transaction deleting and re-inserting a key): offset order decides.
+    let batch = vec![c.delete(&item("1", "c"), tso(9)), c.insert(&item("1", "z"), tso(9))];
+    l.land(&records(TOPIC, 0, 6, batch)).await.unwrap();
+    merged(&wh).await;
+    assert_eq!(items(&wh).await, vec![row("1", "z")]);
+}
+both!(resent_older_changes_lose_to_newer_commits);
+
+async fn empty_staging_is_one_cheap_query(url: &str) {
+    let (wh, _l) = setup(url).await;
+    assert!(matches!(merge(&wh, "item", true).await.unwrap(), MergeOutcome::NothingStaged));
+    assert_eq!(count(&wh, "_tidemark_merges").await, 0, "nothing recorded, no transaction");
+}
+both!(empty_staging_is_one_cheap_query);
+
+async fn new_upstream_columns_are_added(url: &str) {
+    let (wh, mut l) = setup(url).await;
+    let c = Canal::item();
+    l.land(&records(TOPIC, 0, 0, vec![c.insert(&item("1", "a"), tso(1))])).await.unwrap();
+    merged(&wh).await;
+    let mut wide = Canal::item();
+    wide.types.push(("i_extra", "bigint"));
+    let mut r = item("2", "b");
+    r.push(Some("42"));
+    l.land(&records(TOPIC, 0, 1, vec![wide.insert(&r, tso(2))])).await.unwrap();
+    let m = merged(&wh).await;
+    assert_eq!(m.columns_added, vec!["i_extra".to_string()]);
+    let got = rows(&wh, "item", "CAST(i_id AS TEXT), CAST(i_extra AS TEXT)", "\"item\".i_id").await;
+    assert_eq!(got, vec![vec![s("1"), None], vec![s("2"), s("42")]]);
+}
+both!(new_upstream_columns_are_added);
+
+/// Landing and merging at the same time: whatever the interleaving, nothing staged is lost
+/// and, after a final merge, the replica equals the model and staging is empty.
+async fn rows_landing_while_merges_run_survive(url: &str) {
+    let (wh, mut l) = setup(url).await;
+    let c = Canal::item();
+    let merger = {
+        let wh = wh.clone();
+        tokio::spawn(async move {
+            let mut merges = 0;
+            for _ in 0..40 {
+                if let MergeOutcome::Merged(_) = merge(&wh, "item", true).await.expect("merge") {
+                    merges += 1;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            merges
+        })
+    };
+    let mut model = std::collections::BTreeMap::new();
+    let mut offset = 0i64;
+    let mut ts = 1;
+    for round in 0..40 {
+        let mut batch = Vec::new();
+        for k in 0..200 {
+            let id = format!("{}", (k * 7 + round) % 300);
+            let name = format!("r{round}k{k}");
+            if (k + round) % 11 == 0 {
+                batch.push(c.delete(&item(&id, "x"), tso(ts)));
+                model.remove(&id.parse::<i64>().unwrap());
+            } else {
+                batch.push(c.insert(&item(&id, &name), tso(ts)));
+                model.insert(id.parse::<i64>().unwrap(), name);
+            }
+            ts += 1;
+        }
+        let n = batch.len() as i64;
+        l.land(&records(TOPIC, 0, offset, batch)).await.expect("land");
+        offset += n;
+    }
+    let merges = merger.await.unwrap();
+    assert!(merges > 0);
+    merged(&wh).await;
+    let want: Vec<Vec<Option<String>>> = model.iter().map(|(k, v)| row(&k.to_string(), v)).collect();
+    assert_eq!(items(&wh).await, want);
+    assert_eq!(count(&wh, "_tidemark_stage_item").await, 0);
+}
+both!(rows_landing_while_merges_run_survive);
+
+/// PostgreSQL, deterministically: a merge is held after it took its snapshot (another session
+/// blocks its writes to the replica); a batch lands and commits meanwhile. The merge's cleanup
+/// must leave that batch staged, and the next merge applies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rows_landed_during_a_merge_stay_staged() {
+    use sqlx::Connection;
+    let db = TestDb::postgres().await;
+    let (wh, mut l) = setup(&db.url).await;
+    let c = Canal::item();
+    l.land(&records(TOPIC, 0, 0, vec![c.insert(&item("1", "a"), tso(1))])).await.unwrap();
+    merged(&wh).await; // creates the replica
+    l.land(&records(TOPIC, 0, 1, vec![c.update(&item("1", "b"), &item("1", "a"), tso(2))])).await.unwrap();
+
+    let mut blocker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE item IN SHARE MODE").execute(&mut blocker).await.unwrap();
+    let running = {
+        let wh = wh.clone();
+        tokio::spawn(async move { merge(&wh, "item", true).await })
+    };
+    // Wait until the merge is blocked on the replica (its MERGE needs a write lock), i.e. it is
+    // past its snapshot and has read staging.
+    let mut waiting = false;
+    for _ in 0..200 {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE relation = 'item'::regclass AND NOT granted")
+                .fetch_one(&mut blocker)
+                .await
+                .unwrap();
+        if n > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    if !waiting {
+        let act: Vec<(Option<String>, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT l.locktype || ' ' || l.mode || ' ' || coalesce(l.relation::regclass::text, '-') || ' granted=' || l.granted, a.state, a.query FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.datname = current_database()")
+                .fetch_all(&mut blocker)
+                .await
+                .unwrap();
+        panic!("the merge never reached its MERGE statement: {act:#?} finished={}", running.is_finished());
+    }
+    let during = l
+        .land(&records(
+            TOPIC,
+            0,
+            2,
+            vec![c.update(&item("1", "c"), &item("1", "b"), tso(3)), c.insert(&item("2", "n"), tso(4))],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(during.staged.get("item"), Some(&2));
+    sqlx::raw_sql("COMMIT").execute(&mut blocker).await.unwrap();
+    let m = match running.await.unwrap().unwrap() {
+        MergeOutcome::Merged(m) => m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(m.staged_rows, 1, "the merge consumed only what its snapshot saw");
+    assert_eq!(items(&wh).await, vec![row("1", "b")]);
+    assert_eq!(count(&wh, "_tidemark_stage_item").await, 2, "rows landed during the merge survive it");
+    let m = merged(&wh).await;
+    assert_eq!((m.staged_rows, m.inserted, m.updated), (2, 1, 1));
+    assert_eq!(items(&wh).await, vec![row("1", "c"), row("2", "n")]);
+    db.drop_db().await;
+}
+
+/// A table's merges never overlap: across sessions on PostgreSQL (advisory lock), and within
+/// a process on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_merges_never_overlap_across_sessions() {
+    use sqlx::Connection;
+    let db = TestDb::postgres().await;
+    let (wh, mut l) = setup(&db.url).await;
+    let c = Canal::item();
+    l.land(&records(TOPIC, 0, 0, vec![c.insert(&item("1", "a"), tso(1))])).await.unwrap();
+    let mut other = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let id = tidemark::dialect::merge_lock_id("item");
+    sqlx::query("SELECT pg_advisory_lock($1, $2)")
+        .bind(tidemark::dialect::LOCK_SPACE)
+        .bind(id)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    assert!(matches!(merge(&wh, "item", false).await.unwrap(), MergeOutcome::Busy));
+    let waiting = {
+        let wh = wh.clone();
+        tokio::spawn(async move { merge(&wh, "item", true).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "a waiting merge must wait for the lock");
+    assert_eq!(count(&wh, "_tidemark_stage_item").await, 1);
+    sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+        .bind(tidemark::dialect::LOCK_SPACE)
+        .bind(id)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    assert!(matches!(waiting.await.unwrap().unwrap(), MergeOutcome::Merged(_)));
+    db.drop_db().await;
+}
+
+async fn in_process_merges_never_overlap(url: &str) {
+    let (wh, mut l) = setup(url).await;
+    let c = Canal::item();
+    l.land(&records(TOPIC, 0, 0, vec![c.insert(&item("1", "a"), tso(1))])).await.unwrap();
+    let lock = wh.merge_lock("item");
+    let guard = lock.lock().await;
+    assert!(matches!(merge(&wh, "item", false).await.unwrap(), MergeOutcome::Busy));
+    drop(guard);
+    assert!(matches!(merge(&wh, "item", false).await.unwrap(), MergeOutcome::Merged(_)));
+}
+both!(in_process_merges_never_overlap);
+
+/// A record that cannot be decoded lands in the dead-letter table; the rest of the batch lands.
+async fn bad_records_are_dead_lettered(url: &str) {
+    let (wh, mut l) = setup(url).await;
+    let c = Canal::item();
+    let batch = vec![c.insert(&item("1", "a"), tso(1)), b"{not json".to_vec(), c.insert(&item("x", "bad id"), tso(2))];
+    let rep = l.land(&records(TOPIC, 0, 0, batch)).await.unwrap();
+    assert_eq!((rep.staged.get("item"), rep.dead_letters), (Some(&1), 2));
+    merged(&wh).await;
+    assert_eq!(items(&wh).await, vec![row("1", "a")]);
+    let dead = rows(&wh, "_tidemark_dead_letters", "topic, CAST(kafka_offset AS TEXT), error", "id").await;
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0][1], s("1"));
+    assert!(dead[0][2].as_deref().unwrap().contains("invalid canal-json"));
+    assert!(dead[1][2].as_deref().unwrap().contains("i_id"));
+}
+both!(bad_records_are_dead_lettered);
