@@ -35,15 +35,22 @@ pub fn from_text(ty: &SourceType, s: &str, ctx: &ValueContext, binary_as_latin1:
             }
             Ok(Value::Text(s.trim().to_string()))
         }
-        Kind::Decimal { .. } => {
-            check_decimal(s)?;
+        Kind::Decimal { precision, scale } => {
+            check_decimal(s, *precision, *scale)?;
             Ok(Value::Text(s.to_string()))
         }
         Kind::Text { .. } if ty.members.is_some() && (ty.is_enum || ty.is_set) => members_to_names(ty, s),
-        Kind::Text { .. } | Kind::Json => {
-            if ty.kind == Kind::Json {
-                serde_json::from_str::<serde::de::IgnoredAny>(s).map_err(|e| format!("invalid JSON value: {e}"))?;
+        Kind::Text { length } => {
+            if let Some(n) = length {
+                let chars = s.chars().count();
+                if chars > *n as usize {
+                    return Err(format!("{chars} characters do not fit in {n}"));
+                }
             }
+            Ok(Value::Text(s.to_string()))
+        }
+        Kind::Json => {
+            serde_json::from_str::<serde::de::IgnoredAny>(s).map_err(|e| format!("invalid JSON value: {e}"))?;
             Ok(Value::Text(s.to_string()))
         }
         Kind::EnumIndex | Kind::SetBits => Ok(Value::Text(parse_u64(s)?.to_string())),
@@ -82,8 +89,8 @@ fn parse_u64(s: &str) -> Result<u64, String> {
     s.trim().parse::<u64>().map_err(|_| format!("`{}` is not an unsigned integer", short(s)))
 }
 
-/// `[-+]digits[.digits]`; MySQL allows up to 65 digits.
-fn check_decimal(s: &str) -> Result<(), String> {
+/// `[-+]digits[.digits]`, within DECIMAL(precision, scale) when those are known.
+fn check_decimal(s: &str, precision: Option<u8>, scale: Option<u8>) -> Result<(), String> {
     let body = s.strip_prefix('-').or_else(|| s.strip_prefix('+')).unwrap_or(s);
     let (int, frac) = body.split_once('.').unwrap_or((body, ""));
     let ok = !(int.is_empty() && frac.is_empty())
@@ -91,11 +98,16 @@ fn check_decimal(s: &str) -> Result<(), String> {
         && frac.bytes().all(|b| b.is_ascii_digit())
         && !(body.contains('.') && frac.is_empty() && int.is_empty())
         && int.len() + frac.len() <= 96;
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("`{}` is not a decimal number", short(s)))
+    if !ok {
+        return Err(format!("`{}` is not a decimal number", short(s)));
     }
+    if let (Some(p), Some(sc)) = (precision, scale) {
+        let int_digits = int.trim_start_matches('0').len();
+        if frac.len() > sc as usize || int_digits > (p.saturating_sub(sc)) as usize {
+            return Err(format!("`{}` does not fit in DECIMAL({p},{sc})", short(s)));
+        }
+    }
+    Ok(())
 }
 
 /// canal-json writes each byte of a binary value as the code point U+0000..U+00FF.
@@ -233,6 +245,11 @@ mod tests {
         let d = "-12345678901234567890123456789.123456789";
         assert_eq!(conv("decimal(65,30)", d).unwrap(), text(d));
         assert_eq!(conv("decimal", "123.4560").unwrap(), text("123.4560"));
+        assert_eq!(conv("decimal(5,2)", "-999.99").unwrap(), text("-999.99"));
+        assert!(conv("decimal(5,2)", "1000.00").is_err());
+        assert!(conv("decimal(5,2)", "1.234").is_err());
+        assert!(conv("varchar(3)", "abcd").is_err());
+        assert_eq!(conv("varchar(3)", "äöü").unwrap(), text("äöü"), "length counts characters");
         for bad in ["", ".", "1e5", "1.2.3", "abc", "--1"] {
             assert!(conv("decimal", bad).is_err(), "{bad}");
         }
