@@ -26,6 +26,11 @@ use crate::schema::RecordSchema;
 use crate::sql::{safe, TableCtx};
 use crate::warehouse::Warehouse;
 
+/// A record refused under `on_error = "stop"`: the service stops instead of retrying.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StopOnRecord(pub String);
+
 /// A Kafka record as read.
 #[derive(Debug, Clone)]
 pub struct RawRecord {
@@ -246,7 +251,7 @@ impl Lander {
                 };
                 let where_ = format!("{} partition {} offset {}", rec.topic, rec.partition, rec.offset);
                 if policy == OnError::Stop {
-                    bail!("record at {where_}: {error} (on_error = \"stop\")");
+                    return Err(StopOnRecord(format!("record at {where_}: {error} (on_error = \"stop\")")).into());
                 }
                 warn!(topic = %rec.topic, partition = rec.partition, offset = rec.offset, %error, "record sent to the dead-letter table");
                 p.dead.push(DeadLetter {

@@ -59,8 +59,25 @@ impl Warehouse {
         let mut migrator = Migrator::with_migrations(migrations);
         migrator.dangerous_set_table_name("_tidemark_migrations");
         match &self.pool {
+            // sqlx serialises concurrent PostgreSQL migrators with an advisory lock.
             Pool::Pg(p) => migrator.run(p).await?,
-            Pool::Lite(p) => migrator.run(p).await?,
+            // On SQLite it does not: two processes opening a new file race to record the same
+            // version. The migrations are idempotent (IF NOT EXISTS), so the loser retries and
+            // then finds the version recorded.
+            Pool::Lite(p) => {
+                let mut attempt = 0;
+                loop {
+                    match migrator.run(p).await {
+                        Ok(()) => break,
+                        Err(e) if attempt < 5 => {
+                            attempt += 1;
+                            tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
         }
         Ok(())
     }

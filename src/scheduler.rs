@@ -1,0 +1,45 @@
+//! Runs each table's merge on its cron schedule.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info};
+
+use crate::config::Table;
+use crate::merge::{merge, MergeOutcome};
+use crate::warehouse::Warehouse;
+
+/// Starts one task per table; each stops at `shutdown` (after finishing a merge in flight).
+pub fn start(wh: Arc<Warehouse>, tables: Vec<Table>, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    tables.into_iter().map(|t| tokio::spawn(run_table(wh.clone(), t, shutdown.clone()))).collect()
+}
+
+async fn run_table(wh: Arc<Warehouse>, table: Table, mut shutdown: watch::Receiver<bool>) {
+    info!(table = %table.name, schedule = %table.schedule_text, "merge schedule");
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let Some(next) = table.schedule.upcoming(Utc).next() else {
+            info!(table = %table.name, "the schedule has no further run");
+            return;
+        };
+        let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        // A run still going when the next tick comes just delays it: runs never overlap.
+        match merge(&wh, &table.name, false).await {
+            Ok(MergeOutcome::Merged(_)) => {}
+            Ok(MergeOutcome::NothingStaged) => debug!(table = %table.name, "nothing staged"),
+            Ok(MergeOutcome::Busy) => debug!(table = %table.name, "skipped: a merge of this table runs elsewhere"),
+            Err(e) => {
+                error!(table = %table.name, error = %format!("{e:#}"), "merge failed; staged rows are kept for the next run")
+            }
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Kafka: the consumer-group client and the read → land → commit loop.
+//!
+//! Offsets are committed only for records whose landing transaction has committed. librdkafka
+//! never stores or commits an offset by itself here (`enable.auto.offset.store=false`,
+//! `enable.auto.commit=false`); after each landed batch the loop commits the batch's next
+//! offsets. Should the group's offsets lag the warehouse (a crash between landing and commit,
+//! a rebalance), the re-read records are recognised at landing and dropped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use crate::config::KafkaConfig;
+use crate::staging::{LandReport, Lander, RawRecord, StopOnRecord};
+
+/// Properties tidemark sets itself because its delivery guarantee depends on them.
+const OWNED_PROPERTIES: &[(&str, &str)] = &[("enable.auto.commit", "false"), ("enable.auto.offset.store", "false")];
+
+/// Logs librdkafka's events and rebalances through `tracing`.
+pub struct KafkaContext;
+
+impl ClientContext for KafkaContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                error!(target: "librdkafka", facility = fac, "{log_message}")
+            }
+            RDKafkaLogLevel::Warning => warn!(target: "librdkafka", facility = fac, "{log_message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                info!(target: "librdkafka", facility = fac, "{log_message}")
+            }
+            RDKafkaLogLevel::Debug => debug!(target: "librdkafka", facility = fac, "{log_message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        warn!(target: "librdkafka", %error, reason, "Kafka client error");
+    }
+}
+
+impl ConsumerContext for KafkaContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => info!(partitions = %describe(tpl), "partitions assigned"),
+            Rebalance::Revoke(tpl) => info!(partitions = %describe(tpl), "partitions revoked"),
+            Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+fn describe(tpl: &TopicPartitionList) -> String {
+    let mut by_topic: HashMap<String, Vec<i32>> = HashMap::new();
+    for e in tpl.elements() {
+        by_topic.entry(e.topic().to_string()).or_default().push(e.partition());
+    }
+    let mut parts: Vec<String> = by_topic
+        .into_iter()
+        .map(|(t, mut p)| {
+            p.sort();
+            format!("{t}{p:?}")
+        })
+        .collect();
+    parts.sort();
+    parts.join(" ")
+}
+
+pub type KafkaConsumer = StreamConsumer<KafkaContext>;
+
+/// The librdkafka configuration: tidemark's settings, then the user's properties verbatim.
+pub fn client_config(cfg: &KafkaConfig) -> Result<ClientConfig> {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.bootstrap_servers)
+        .set("group.id", &cfg.group_id)
+        .set("client.id", "tidemark")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    for (k, v) in OWNED_PROPERTIES {
+        c.set(*k, *v);
+    }
+    for (k, v) in &cfg.properties {
+        if let Some((_, owned)) = OWNED_PROPERTIES.iter().find(|(o, _)| o == k) {
+            if v != owned {
+                bail!(
+                    "[kafka.properties] {k} = {v:?} would commit offsets of records not yet landed; \
+                     tidemark sets {k} = {owned:?} and commits after each landed batch"
+                );
+            }
+        }
+        c.set(k, v);
+    }
+    Ok(c)
+}
+
+/// A consumer subscribed to `topics`.
+pub fn consumer(cfg: &KafkaConfig, topics: &[String]) -> Result<Arc<KafkaConsumer>> {
+    let consumer: KafkaConsumer = client_config(cfg)?
+        .create_with_context(KafkaContext)
+        .with_context(|| format!("creating the Kafka consumer for {}", cfg.bootstrap_servers))?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names).with_context(|| format!("subscribing to {}", names.join(", ")))?;
+    info!(topics = %names.join(", "), group = %cfg.group_id, "subscribed");
+    Ok(Arc::new(consumer))
+}
+
+/// Totals of a consumer loop, for logs and the demo.
+#[derive(Debug, Default, Clone)]
+pub struct ConsumeStats {
+    pub batches: u64,
+    pub records: u64,
+    pub staged: u64,
+    pub dead_letters: u64,
+    pub duplicates: u64,
+}
+
+impl ConsumeStats {
+    fn add(&mut self, r: &LandReport) {
+        self.batches += 1;
+        self.records += r.records as u64;
+        self.staged += r.staged.values().sum::<usize>() as u64;
+        self.dead_letters += r.dead_letters as u64;
+        self.duplicates += r.duplicates as u64;
+    }
+}
+
+/// Reads, lands and commits until `shutdown` turns true; then lands what it has read,
+/// commits, and returns. Landing failures are retried with backoff (nothing is committed
+/// meanwhile); a record refused under `on_error = "stop"` ends the loop with its error.
+pub async fn consume(
+    consumer: &KafkaConsumer,
+    lander: &mut Lander,
+    cfg: &KafkaConfig,
+    mut shutdown: watch::Receiver<bool>,
+    progress: Option<watch::Sender<ConsumeStats>>,
+) -> Result<ConsumeStats> {
+    let linger = Duration::from_millis(cfg.batch_linger_ms);
+    let mut stats = ConsumeStats::default();
+    let mut stopping = *shutdown.borrow();
+    while !stopping {
+        let mut batch: Vec<RawRecord> = Vec::new();
+        let mut bytes = 0usize;
+        let mut first_at: Option<Instant> = None;
+        loop {
+            let wait = match first_at {
+                None => Duration::from_secs(1),
+                Some(t) => linger.saturating_sub(t.elapsed()),
+            };
+            tokio::select! {
+                _ = shutdown.changed() => { stopping = true; break; }
+                r = tokio::time::timeout(wait, consumer.recv()) => match r {
+                    Err(_) if batch.is_empty() => continue,
+                    Err(_) => break,
+                    Ok(Ok(m)) => {
+                        let rec = RawRecord {
+                            topic: m.topic().into(),
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            key: m.key().map(<[u8]>::to_vec),
+                            value: m.payload().map(<[u8]>::to_vec),
+                        };
+                        bytes += rec.bytes();
+                        batch.push(rec);
+                        first_at.get_or_insert_with(Instant::now);
+                        if batch.len() >= cfg.batch_records || bytes >= cfg.batch_bytes {
+                            break;
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        warn!(error = %e, "Kafka consumer error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let report = land_with_retry(lander, &batch, &mut shutdown).await?;
+        commit(consumer, &report.next_offsets, CommitMode::Async);
+        stats.add(&report);
+        debug!(records = report.records, staged = ?report.staged, dead = report.dead_letters, dup = report.duplicates, "landed");
+        if let Some(p) = &progress {
+            let _ = p.send(stats.clone());
+        }
+    }
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        // Nothing stored yet (no batch landed) is not an error worth more than a line.
+        debug!(error = %e, "final offset commit");
+    }
+    Ok(stats)
+}
+
+async fn land_with_retry(
+    lander: &mut Lander,
+    batch: &[RawRecord],
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<LandReport> {
+    let mut backoff = Duration::from_millis(500);
+    let mut failing_since: Option<Instant> = None;
+    loop {
+        match lander.land(batch).await {
+            Ok(r) => {
+                if let Some(t) = failing_since {
+                    info!(after_s = t.elapsed().as_secs(), "landing works again");
+                }
+                return Ok(r);
+            }
+            Err(e) if e.downcast_ref::<StopOnRecord>().is_some() => return Err(e),
+            Err(e) => {
+                if failing_since.is_none() {
+                    error!(error = %format!("{e:#}"), "landing failed; retrying with backoff, nothing is committed meanwhile");
+                    failing_since = Some(Instant::now());
+                } else {
+                    debug!(error = %format!("{e:#}"), "landing failed again");
+                }
+                if *shutdown.borrow() {
+                    return Err(e.context("shutting down while landing fails: the batch stays uncommitted"));
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Commits (topic, partition, next offset) for the consumer group.
+fn commit(consumer: &KafkaConsumer, next: &[(String, i32, i64)], mode: CommitMode) {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition, offset) in next {
+        if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset)) {
+            warn!(topic, partition, offset, error = %e, "cannot commit offset");
+        }
+    }
+    if let Err(e) = consumer.commit(&tpl, mode) {
+        // The warehouse holds the truth; a failed commit only means re-reading (and dropping)
+        // these records after a restart.
+        warn!(error = %e, "offset commit failed");
+    }
+}
