@@ -2,15 +2,19 @@
 //! Kafka → decode → land (staging) → scheduled MERGE → replica. See `../README.md`.
 
 pub mod change;
+pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod dialect;
 pub mod merge;
 pub mod scheduler;
 pub mod schema;
+pub mod script;
 pub mod service;
 pub mod source;
 pub mod sql;
 pub mod staging;
+pub mod status;
 pub mod warehouse;

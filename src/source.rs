@@ -120,6 +120,8 @@ pub struct ConsumeStats {
     pub staged: u64,
     pub dead_letters: u64,
     pub duplicates: u64,
+    /// Offsets that were never landed because Kafka no longer had them.
+    pub skipped_offsets: u64,
 }
 
 impl ConsumeStats {
@@ -129,6 +131,7 @@ impl ConsumeStats {
         self.staged += r.staged.values().sum::<usize>() as u64;
         self.dead_letters += r.dead_letters as u64;
         self.duplicates += r.duplicates as u64;
+        self.skipped_offsets += r.gaps.iter().map(|g| (g.3 - g.2) as u64).sum::<u64>();
     }
 }
 

@@ -131,6 +131,8 @@ struct Prepared {
     dead: Vec<DeadLetter>,
     /// (topic, partition) → highest offset in the batch.
     high: HashMap<(Arc<str>, i32), i64>,
+    /// (topic, partition) → lowest offset in the batch.
+    low: HashMap<(Arc<str>, i32), i64>,
     new_columns: Vec<(usize, String, String)>,
     new_keys: Vec<(usize, Vec<String>)>,
     layouts: Vec<(usize, Arc<RecordSchema>)>,
@@ -148,6 +150,9 @@ pub struct LandReport {
     pub ddl: usize,
     /// (topic, partition, next offset): what the consumer may now commit.
     pub next_offsets: Vec<(String, i32, i64)>,
+    /// Offsets skipped: (topic, partition, first missing, first read). Records there were
+    /// never landed and could not be read (retention, a topic recreated, a reset group).
+    pub gaps: Vec<(String, i32, i64, i64)>,
 }
 
 /// What the warehouse already knows about a table's schema.
@@ -237,6 +242,7 @@ impl Lander {
             rows: self.router.tables.iter().map(|_| Vec::new()).collect(),
             dead: Vec::new(),
             high: HashMap::new(),
+            low: HashMap::new(),
             new_columns: Vec::new(),
             new_keys: Vec::new(),
             layouts: Vec::new(),
@@ -244,6 +250,8 @@ impl Lander {
         for rec in batch {
             let high = p.high.entry((rec.topic.clone(), rec.partition)).or_insert(rec.offset);
             *high = (*high).max(rec.offset);
+            let low = p.low.entry((rec.topic.clone(), rec.partition)).or_insert(rec.offset);
+            *low = (*low).min(rec.offset);
             if let Err((table, error)) = self.prepare_one(rec, &mut p) {
                 let policy = match table {
                     Some(ti) => self.router.tables[ti].on_error,
@@ -356,6 +364,29 @@ impl Lander {
         Ok(())
     }
 
+    /// Partitions whose batch starts beyond the next offset to land: records that were never
+    /// landed and can no longer be read. Logged loudly, once per gap.
+    fn gaps(p: &Prepared, current: &HashMap<(String, i32), i64>) -> Vec<(String, i32, i64, i64)> {
+        let mut gaps = Vec::new();
+        for ((topic, part), low) in &p.low {
+            let known = current.get(&(topic.to_string(), *part)).copied();
+            let next = known.unwrap_or(0);
+            if *low > next {
+                if known.is_some_and(|n| n > 0) {
+                    tracing::error!(topic = %topic, partition = part, missing_from = next, missing_to = low - 1,
+                        "offsets were never landed and are no longer in Kafka (retention? a reset or recreated topic?): \
+                         the replica misses those changes; re-seed it from a snapshot");
+                } else {
+                    warn!(topic = %topic, partition = part, first_offset = low,
+                        "starting at this offset: earlier records are no longer in Kafka, so the replica holds only \
+                         changes from here on (seed it from a snapshot if it must be complete)");
+                }
+                gaps.push((topic.to_string(), *part, next, *low));
+            }
+        }
+        gaps
+    }
+
     fn next_offsets(p: &Prepared, current: &HashMap<(String, i32), i64>) -> Vec<(String, i32, i64)> {
         p.high
             .iter()
@@ -423,6 +454,7 @@ impl Lander {
                 .context("writing dead letters")?;
             report.dead_letters = dead.len();
         }
+        report.gaps = Self::gaps(p, &current);
         report.next_offsets = Self::next_offsets(p, &current);
         sqlx::query(safe(sql.fixed("land_offsets_update")?))
             .bind(report.next_offsets.iter().map(|o| o.0.clone()).collect::<Vec<_>>())
@@ -533,6 +565,7 @@ impl Lander {
             q.execute(&mut *tx).await.context("writing dead letters")?;
         }
         report.dead_letters = dead.len();
+        report.gaps = Self::gaps(p, &current);
         report.next_offsets = Self::next_offsets(p, &current);
         for chunk in report.next_offsets.chunks(SQLITE_ROWS_PER_INSERT) {
             let text =

@@ -379,3 +379,18 @@ async fn bad_records_are_dead_lettered(url: &str) {
     assert!(dead[1][2].as_deref().unwrap().contains("i_id"));
 }
 both!(bad_records_are_dead_lettered);
+
+/// Offsets that were never landed and can no longer be read (retention) are reported, not
+/// silently skipped.
+async fn offset_gaps_are_reported(url: &str) {
+    let (_wh, mut l) = setup(url).await;
+    let c = Canal::item();
+    let first = l.land(&records(TOPIC, 0, 0, vec![c.insert(&item("1", "a"), tso(1))])).await.unwrap();
+    assert!(first.gaps.is_empty());
+    let later = l.land(&records(TOPIC, 0, 10, vec![c.insert(&item("2", "b"), tso(2))])).await.unwrap();
+    assert_eq!(later.gaps, vec![(TOPIC.to_string(), 0, 1, 10)]);
+    // A partition first read past offset 0 (the log start moved on) is reported too.
+    let fresh = l.land(&records(TOPIC, 3, 500, vec![c.insert(&item("3", "c"), tso(3))])).await.unwrap();
+    assert_eq!(fresh.gaps, vec![(TOPIC.to_string(), 3, 0, 500)]);
+}
+both!(offset_gaps_are_reported);

@@ -33,3 +33,11 @@
 {%- macro key_match(t, left, right) -%}
 {%- for c in t.key %}{{ left }}.{{ c.name | ident }} = {{ right }}.{{ c.name | ident }}{% if not loop.last %} AND {% endif %}{% endfor -%}
 {%- endmacro %}
+
+{#- A replica value as text in the canonical form tidemark stages it (hex bytes, UTC times). -#}
+{%- macro as_text(c) -%}
+{%- if c.kind == "bytes" or c.kind == "bit" -%}encode({{ c.name | ident }}, 'hex')
+{%- elif c.kind == "timestamp" -%}to_char({{ c.name | ident }} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')
+{%- else -%}CAST({{ c.name | ident }} AS text)
+{%- endif -%}
+{%- endmacro %}

@@ -26,3 +26,11 @@
 {%- macro key_list(t, prefix) -%}
 {%- for c in t.key %}{{ prefix }}{{ c.name | ident }}{% if not loop.last %}, {% endif %}{% endfor -%}
 {%- endmacro %}
+
+{#- A replica value as text in the canonical form tidemark stages it (hex bytes). -#}
+{%- macro as_text(c) -%}
+{%- if c.kind == "bytes" or c.kind == "bit" -%}lower(hex({{ c.name | ident }}))
+{%- elif c.kind == "float" or c.kind == "double" -%}{{ c.name | ident }}
+{%- else -%}CAST({{ c.name | ident }} AS TEXT)
+{%- endif -%}
+{%- endmacro %}

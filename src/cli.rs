@@ -1,0 +1,164 @@
+//! The command line: `tidemark [--config F] <command>`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, DEFAULT_CONFIG};
+use crate::dialect::Dialect;
+use crate::merge::{merge, MergeOutcome};
+use crate::sql::TableCtx;
+use crate::warehouse::Warehouse;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tidemark",
+    version,
+    about = "Keeps a warehouse replica of every table in a TiCDC/Debezium change stream"
+)]
+pub struct Cli {
+    /// The config file (default: ./tidemark.toml).
+    #[arg(long, short, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: consume, land, merge on schedule — until SIGINT/SIGTERM.
+    Run,
+    /// Merge staged changes now, print what it did, and exit (non-zero on failure).
+    Merge {
+        /// The table to merge.
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        table: Option<String>,
+        /// Merge every configured table.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Print the SQL tidemark runs for a table: staging DDL, replica DDL, merge.
+    Sql {
+        /// The dialect (default: the configured warehouse's).
+        #[arg(long, value_enum)]
+        dialect: Option<Dialect>,
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        table: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Per table: staged rows, oldest staged change, last merge, dead letters.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The whole pipeline in one process on embedded defaults (mock Kafka, SQLite).
+    Demo(crate::demo::DemoArgs),
+}
+
+impl Cli {
+    fn load_config(&self) -> Result<Config> {
+        match &self.config {
+            Some(path) => Config::load(path, false),
+            None => {
+                let path = Config::default_path();
+                if !path.exists() {
+                    bail!(
+                        "no config: create {DEFAULT_CONFIG} (see the README's config reference) or pass --config FILE"
+                    );
+                }
+                Config::load(&path, false)
+            }
+        }
+    }
+
+    /// The default log filter for this command (RUST_LOG overrides it).
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Run => "info,librdkafka=warn",
+            _ => "warn",
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Run => {
+            let config = cli.load_config()?;
+            let shutdown = crate::service::signals()?;
+            crate::service::run(&config, shutdown, None).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Merge { table, all } => {
+            let config = cli.load_config()?;
+            let tables = match (table, all) {
+                (Some(t), _) => vec![config.table(t)?],
+                _ => config.tables()?,
+            };
+            let wh = Warehouse::open(config.warehouse.url()).await?;
+            let mut failed = 0;
+            for t in &tables {
+                wh.register_table(&t.name, &t.topic).await?;
+                match merge(&wh, &t.name, true).await {
+                    Ok(MergeOutcome::Merged(r)) => println!(
+                        "{}: {} staged changes → {} inserted, {} updated, {} deleted in {} ms{}{}",
+                        t.name,
+                        r.staged_rows,
+                        r.inserted,
+                        r.updated,
+                        r.deleted,
+                        r.duration.as_millis(),
+                        if r.replica_created { " (replica created)" } else { "" },
+                        if r.columns_added.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (columns added: {})", r.columns_added.join(", "))
+                        },
+                    ),
+                    Ok(MergeOutcome::NothingStaged) => println!("{}: nothing staged", t.name),
+                    Ok(MergeOutcome::Busy) => println!("{}: busy", t.name),
+                    Err(e) => {
+                        eprintln!("{}: merge FAILED: {e:#}", t.name);
+                        failed += 1;
+                    }
+                }
+            }
+            Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        Command::Sql { dialect, table, all } => {
+            let config = cli.load_config()?;
+            let tables = match (table, all) {
+                (Some(t), _) => vec![config.table(t)?],
+                _ => config.tables()?,
+            };
+            let wh = Warehouse::open(config.warehouse.url()).await?;
+            let dialect = dialect.unwrap_or(wh.dialect());
+            for t in &tables {
+                let schema = wh.schema(&t.name).await?.with_context(|| {
+                    format!(
+                        "the columns of `{}` are not known yet: tidemark learns them from the stream, so run \
+                         `tidemark run` until its first change has landed in {}",
+                        t.name, wh.url
+                    )
+                })?;
+                print!("{}", crate::script::table_script(dialect, &TableCtx::new(&t.name, &schema))?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            let config = cli.load_config()?;
+            let wh = Warehouse::open(config.warehouse.url()).await?;
+            let statuses = crate::status::collect(&wh, &config.tables()?).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&statuses)?);
+            } else {
+                print!("{}", crate::status::render(&statuses));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => Ok(if crate::demo::run(args).await? { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
+    }
+}

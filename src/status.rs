@@ -1,0 +1,152 @@
+//! `tidemark status`: per table, what is staged and what the last merge did — read from the
+//! warehouse's metadata tables only, so it works from any machine while `run` runs elsewhere.
+
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::Table;
+use crate::db::Bind;
+use crate::sql::TableCtx;
+use crate::warehouse::Warehouse;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableStatus {
+    pub table: String,
+    pub topic: String,
+    /// False until `run` has registered the table in this warehouse.
+    pub registered: bool,
+    pub staged_rows: i64,
+    /// Upstream commit time of the oldest staged change (UTC).
+    pub oldest_staged_commit: Option<DateTime<Utc>>,
+    pub oldest_staged_age_s: Option<f64>,
+    pub last_merge: Option<LastMerge>,
+    pub dead_letters: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastMerge {
+    /// UTC, as recorded.
+    pub finished_at: String,
+    pub status: String,
+    pub staged_rows: i64,
+    pub inserted: i64,
+    pub updated: i64,
+    pub deleted: i64,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+}
+
+/// A TiDB TSO's physical part as a time.
+pub fn tso_time(ts: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ts >> 18)
+}
+
+pub async fn collect(wh: &Warehouse, tables: &[Table]) -> Result<Vec<TableStatus>> {
+    let mut out = Vec::new();
+    let now = Utc::now();
+    for t in tables {
+        let name = Bind::Text(t.name.clone());
+        let registered = !wh.pool.fetch(wh.sql.fixed("load_key")?, std::slice::from_ref(&name)).await?.is_empty();
+        let mut s = TableStatus {
+            table: t.name.clone(),
+            topic: t.topic.clone(),
+            registered,
+            staged_rows: 0,
+            oldest_staged_commit: None,
+            oldest_staged_age_s: None,
+            last_merge: None,
+            dead_letters: 0,
+        };
+        if registered {
+            let staged = wh
+                .pool
+                .fetch(wh.sql.render("status_staging", &TableCtx::bare(&t.name), &[])?, &[])
+                .await
+                .with_context(|| format!("reading the staging table of `{}`", t.name))?;
+            if let Some(r) = staged.first() {
+                s.staged_rows = r[0].as_i64().unwrap_or(0);
+                s.oldest_staged_commit = r[1].as_i64().and_then(tso_time);
+                s.oldest_staged_age_s = s.oldest_staged_commit.map(|c| (now - c).num_milliseconds() as f64 / 1000.0);
+            }
+            let last = wh.pool.fetch(wh.sql.fixed("status_last_merge")?, std::slice::from_ref(&name)).await?;
+            s.last_merge = last.first().map(|r| LastMerge {
+                finished_at: r[0].to_text().unwrap_or_default(),
+                status: r[1].to_text().unwrap_or_default(),
+                staged_rows: r[2].as_i64().unwrap_or(0),
+                inserted: r[3].as_i64().unwrap_or(0),
+                updated: r[4].as_i64().unwrap_or(0),
+                deleted: r[5].as_i64().unwrap_or(0),
+                duration_ms: r[6].as_i64().unwrap_or(0),
+                error: r[7].to_text(),
+            });
+        }
+        let dead = wh.pool.fetch(wh.sql.fixed("status_dead_letters")?, &[name]).await?;
+        s.dead_letters = dead.first().and_then(|r| r[0].as_i64()).unwrap_or(0);
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// A plain-text table for terminals.
+pub fn render(statuses: &[TableStatus]) -> String {
+    let mut rows = vec![[
+        "TABLE".to_string(),
+        "STAGED".into(),
+        "OLDEST STAGED".into(),
+        "LAST MERGE (UTC)".into(),
+        "RESULT".into(),
+        "ROWS +ins ~upd -del".into(),
+        "DEAD LETTERS".into(),
+    ]];
+    for s in statuses {
+        let oldest = match s.oldest_staged_age_s {
+            Some(age) => format_age(age),
+            None if s.registered => "-".into(),
+            None => "not started".into(),
+        };
+        let (when, result, counts) = match &s.last_merge {
+            Some(m) => (
+                m.finished_at.clone(),
+                if m.status == "ok" {
+                    "ok".to_string()
+                } else {
+                    format!("FAILED: {}", m.error.as_deref().unwrap_or("?"))
+                },
+                format!(
+                    "+{} ~{} -{} ({} staged, {} ms)",
+                    m.inserted, m.updated, m.deleted, m.staged_rows, m.duration_ms
+                ),
+            ),
+            None => ("never".into(), "-".into(), "-".into()),
+        };
+        rows.push([
+            s.table.clone(),
+            s.staged_rows.to_string(),
+            oldest,
+            when,
+            result,
+            counts,
+            s.dead_letters.to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..7).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
+fn format_age(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.1} s ago")
+    } else if s < 7200.0 {
+        format!("{:.1} min ago", s / 60.0)
+    } else {
+        format!("{:.1} h ago", s / 3600.0)
+    }
+}
