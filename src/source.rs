@@ -147,6 +147,8 @@ pub async fn consume(
 ) -> Result<ConsumeStats> {
     let linger = Duration::from_millis(cfg.batch_linger_ms);
     let mut stats = ConsumeStats::default();
+    // The next offset of every partition landed in this session, for the final commit.
+    let mut landed: HashMap<(String, i32), i64> = HashMap::new();
     let mut stopping = *shutdown.borrow();
     while !stopping {
         let mut batch: Vec<RawRecord> = Vec::new();
@@ -189,15 +191,26 @@ pub async fn consume(
         }
         let report = land_with_retry(lander, &batch, &mut shutdown).await?;
         commit(consumer, &report.next_offsets, CommitMode::Async);
+        for (topic, partition, next) in &report.next_offsets {
+            landed.insert((topic.clone(), *partition), *next);
+        }
         stats.add(&report);
         debug!(records = report.records, staged = ?report.staged, dead = report.dead_letters, dup = report.duplicates, "landed");
         if let Some(p) = &progress {
             let _ = p.send(stats.clone());
         }
     }
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        // Nothing stored yet (no batch landed) is not an error worth more than a line.
-        debug!(error = %e, "final offset commit");
+    // Shutdown: commit synchronously what landed, for the partitions this consumer still owns
+    // (committing a revoked one could move its new owner's offset back).
+    let assigned = consumer.assignment().unwrap_or_default();
+    let last: Vec<(String, i32, i64)> = landed
+        .into_iter()
+        .filter(|((t, p), _)| assigned.find_partition(t, *p).is_some())
+        .map(|((t, p), n)| (t, p, n))
+        .collect();
+    if !last.is_empty() {
+        commit(consumer, &last, CommitMode::Sync);
+        info!(partitions = last.len(), "committed the landed offsets");
     }
     Ok(stats)
 }

@@ -44,10 +44,11 @@ pub struct DemoArgs {
     /// Merge schedule (cron with seconds).
     #[arg(long, default_value = "* * * * * *")]
     pub schedule: String,
+    /// Seed of the workload generator (same seed, same changes).
     #[arg(long, default_value_t = 20261122)]
     pub seed: u64,
-    /// Kill the service (no shutdown) once this many changes are generated and it has landed
-    /// some, then start a new one. Default: half way; 0: never.
+    /// Kill the service (no shutdown, like `kill -9`) once this many changes are generated,
+    /// then start a new one. Default: half way; 0: never.
     #[arg(long)]
     pub kill_at: Option<u64>,
 }
