@@ -465,3 +465,20 @@ topic = "tidb_tpcc_item"
         assert!(parse_offset("Asia/Shanghai").is_err());
     }
 }
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+
+    /// The sample config in deploy/ parses with the real parser (its variables set).
+    #[test]
+    fn deploy_config_is_valid() {
+        std::env::set_var("KAFKA_BOOTSTRAP", "kafka:9092");
+        std::env::set_var("PGPASSWORD", "secret");
+        let text = include_str!("../deploy/tidemark.toml");
+        let c = Config::parse(text).expect("deploy/tidemark.toml");
+        assert_eq!(c.kafka.bootstrap_servers, "kafka:9092");
+        assert_eq!(c.table("item").unwrap().topic, "tidb_tpcc_item");
+        assert!(c.warehouse.url().starts_with("postgres://"));
+    }
+}
