@@ -84,34 +84,30 @@ impl Cell {
 
 pub type Rows = Vec<Vec<Cell>>;
 
+/// Binds `binds` in order; `$time` encodes a time for the database at hand.
+macro_rules! bind_all {
+    ($sql:expr, $binds:expr, |$t:ident| $time:expr) => {{
+        let mut q = sqlx::query(safe($sql));
+        for b in $binds {
+            q = match b.clone() {
+                Bind::I64(v) => q.bind(v),
+                Bind::OptI64(v) => q.bind(v),
+                Bind::I32(v) => q.bind(v),
+                Bind::Text(v) => q.bind(v),
+                Bind::OptText(v) => q.bind(v),
+                Bind::Time($t) => q.bind($time),
+            };
+        }
+        q
+    }};
+}
+
 fn pg_query(sql: String, binds: &[Bind]) -> Query<'static, Postgres, PgArguments> {
-    let mut q = sqlx::query(safe(sql));
-    for b in binds {
-        q = match b.clone() {
-            Bind::I64(v) => q.bind(v),
-            Bind::OptI64(v) => q.bind(v),
-            Bind::I32(v) => q.bind(v),
-            Bind::Text(v) => q.bind(v),
-            Bind::OptText(v) => q.bind(v),
-            Bind::Time(v) => q.bind(v),
-        };
-    }
-    q
+    bind_all!(sql, binds, |t| t)
 }
 
 fn lite_query(sql: String, binds: &[Bind]) -> Query<'static, Sqlite, SqliteArguments> {
-    let mut q = sqlx::query(safe(sql));
-    for b in binds {
-        q = match b.clone() {
-            Bind::I64(v) => q.bind(v),
-            Bind::OptI64(v) => q.bind(v),
-            Bind::I32(v) => q.bind(v),
-            Bind::Text(v) => q.bind(v),
-            Bind::OptText(v) => q.bind(v),
-            Bind::Time(v) => q.bind(sqlite_time(v)),
-        };
-    }
-    q
+    bind_all!(sql, binds, |t| sqlite_time(t))
 }
 
 /// SQLite keeps times as UTC text in the form its own `strftime` defaults use.

@@ -74,50 +74,32 @@ async fn types_round_trip(url: &str) {
     assert_eq!(rep.dead_letters, 0);
     assert!(matches!(merge(&wh, "types", true).await.unwrap(), MergeOutcome::Merged(_)));
 
-    let (select, want) = match wh.dialect() {
-        Dialect::Postgres => (
+    // Each dialect reads its own types back as text; the values must be the same.
+    let select = match wh.dialect() {
+        Dialect::Postgres => {
             "CAST(id AS TEXT), CAST(d AS TEXT), encode(b, 'hex'), t, n, \
              to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'), CAST(dt AS TEXT), CAST(j AS TEXT), \
-             CAST(f AS TEXT), CAST(tm AS TEXT), CAST(dte AS TEXT), encode(bt, 'hex'), e, CAST(zero AS TEXT), emoji",
-            vec![
-                s("18446744073709551615"),
-                s(DECIMAL),
-                Some(all_bytes_hex()),
-                s(""),
-                None,
-                s("2024-03-01 07:30:00.125"),
-                s("2024-03-01 07:30:00.123456"),
-                s(r#"{"a": [1, 2.5, "x"]}"#),
-                s("3.141592653589793"),
-                s("-838:59:59"),
-                s("2024-02-29"),
-                s("0102"),
-                s("b"),
-                None,
-                s("naïve 😀 'quoted' \\ \"x\""),
-            ],
-        ),
-        Dialect::Sqlite => (
-            "id, d, lower(hex(b)), t, n, ts, dt, j, f, tm, dte, lower(hex(bt)), e, zero, emoji",
-            vec![
-                s("18446744073709551615"),
-                s(DECIMAL),
-                Some(all_bytes_hex()),
-                s(""),
-                None,
-                s("2024-03-01 07:30:00.125"),
-                s("2024-03-01 07:30:00.123456"),
-                s(r#"{"a": [1, 2.5, "x"]}"#),
-                s("3.141592653589793"),
-                s("-838:59:59"),
-                s("2024-02-29"),
-                s("0102"),
-                s("b"),
-                None,
-                s("naïve 😀 'quoted' \\ \"x\""),
-            ],
-        ),
+             CAST(f AS TEXT), CAST(tm AS TEXT), CAST(dte AS TEXT), encode(bt, 'hex'), e, CAST(zero AS TEXT), emoji"
+        }
+        Dialect::Sqlite => "id, d, lower(hex(b)), t, n, ts, dt, j, f, tm, dte, lower(hex(bt)), e, zero, emoji",
     };
+    let want = vec![
+        s("18446744073709551615"),
+        s(DECIMAL),
+        Some(all_bytes_hex()),
+        s(""),
+        None,
+        s("2024-03-01 07:30:00.125"),
+        s("2024-03-01 07:30:00.123456"),
+        s(r#"{"a": [1, 2.5, "x"]}"#),
+        s("3.141592653589793"),
+        s("-838:59:59"),
+        s("2024-02-29"),
+        s("0102"),
+        s("b"),
+        None,
+        s("naïve 😀 'quoted' \\ \"x\""),
+    ];
     let got = rows(&wh, "types", select, "1").await;
     assert_eq!(got, vec![want]);
 
