@@ -31,17 +31,18 @@ pub enum Kind {
     },
     Bytes,
     Date,
-    /// DATETIME: a wall-clock time with no zone.
+    /// DATETIME: a wall-clock time with no zone. `fsp`: fractional digits when the type says
+    /// (canal-json's default `mysqlType` does not: the replica then keeps 6, MySQL's maximum).
     DateTime {
-        fsp: u8,
+        fsp: Option<u8>,
     },
     /// TIMESTAMP: an instant; values are normalised to UTC at decode time.
     Timestamp {
-        fsp: u8,
+        fsp: Option<u8>,
     },
     /// TIME: a duration of up to ±838:59:59.
     Time {
-        fsp: u8,
+        fsp: Option<u8>,
     },
     Json,
     /// ENUM without its member list: the 1-based index TiCDC sends.
@@ -78,7 +79,7 @@ impl SourceType {
         let unsigned = rest.contains("unsigned");
         let nums: Vec<u32> =
             args.map(|a| a.split(',').filter_map(|p| p.trim().parse().ok()).collect()).unwrap_or_default();
-        let fsp = nums.first().map(|&n| n.min(6) as u8).unwrap_or(0);
+        let fsp = nums.first().map(|&n| n.min(6) as u8);
         let int = |bits: u32, bytes: u8| {
             let (lo, hi): (i128, i128) =
                 if unsigned { (0, (1i128 << bits) - 1) } else { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) };
@@ -265,9 +266,9 @@ mod tests {
         for b in ["binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "varbinary(16)"] {
             assert!(SourceType::parse(b).is_binary(), "{b}");
         }
-        assert_eq!(SourceType::parse("datetime(6)").kind, Kind::DateTime { fsp: 6 });
-        assert_eq!(SourceType::parse("timestamp").kind, Kind::Timestamp { fsp: 0 });
-        assert_eq!(SourceType::parse("time(3)").kind, Kind::Time { fsp: 3 });
+        assert_eq!(SourceType::parse("datetime(6)").kind, Kind::DateTime { fsp: Some(6) });
+        assert_eq!(SourceType::parse("timestamp").kind, Kind::Timestamp { fsp: None });
+        assert_eq!(SourceType::parse("time(3)").kind, Kind::Time { fsp: Some(3) });
         assert_eq!(SourceType::parse("json").kind, Kind::Json);
         assert_eq!(SourceType::parse("geometry").kind, Kind::Text { length: None });
     }

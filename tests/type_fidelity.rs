@@ -139,3 +139,29 @@ async fn values_that_do_not_fit_are_dead_lettered(url: &str) {
     assert_eq!(got, vec![vec![s("1"), s("abc")], vec![s("3"), s("ok")]]);
 }
 both!(values_that_do_not_fit_are_dead_lettered);
+
+/// TiCDC's default canal-json `mysqlType` has no precision (`datetime`, not `datetime(6)`):
+/// the replica must not round fractional seconds away.
+async fn bare_time_types_keep_their_fractions(url: &str) {
+    let cfg = config(url, &[("types", TOPIC)]);
+    let wh = Warehouse::open(url).await.unwrap();
+    let mut l = lander(&wh, &cfg).await;
+    let c = Canal {
+        db: "test",
+        table: "types",
+        pk: vec!["id"],
+        types: vec![("id", "int"), ("dt", "datetime"), ("ts", "timestamp"), ("tm", "time")],
+    };
+    let row = [Some("1"), Some("2024-03-01 07:30:00.123456"), Some("2024-03-01 07:30:00.654321"), Some("12:00:00.5")];
+    l.land(&records(TOPIC, 0, 0, vec![c.insert(&row, tso(1))])).await.unwrap();
+    assert!(matches!(merge(&wh, "types", true).await.unwrap(), MergeOutcome::Merged(_)));
+    let select = match wh.dialect() {
+        Dialect::Postgres => {
+            "CAST(dt AS TEXT), to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), CAST(tm AS TEXT)"
+        }
+        Dialect::Sqlite => "dt, ts, tm",
+    };
+    let got = rows(&wh, "types", select, "1").await;
+    assert_eq!(got, vec![vec![s("2024-03-01 07:30:00.123456"), s("2024-03-01 07:30:00.654321"), s("12:00:00.5")]]);
+}
+both!(bare_time_types_keep_their_fractions);

@@ -10,8 +10,8 @@
 {%- elif c.kind == "text" -%}{% if c.length is not none %}varchar({{ c.length }}){% else %}text{% endif %}
 {%- elif c.kind == "bytes" or c.kind == "bit" -%}bytea
 {%- elif c.kind == "date" -%}date
-{%- elif c.kind == "date_time" -%}timestamp({{ c.fsp }})
-{%- elif c.kind == "timestamp" -%}timestamptz({{ c.fsp }})
+{%- elif c.kind == "date_time" -%}timestamp{% if c.fsp is not none %}({{ c.fsp }}){% endif %}
+{%- elif c.kind == "timestamp" -%}timestamptz{% if c.fsp is not none %}({{ c.fsp }}){% endif %}
 {%- elif c.kind == "time" -%}interval
 {%- elif c.kind == "json" -%}jsonb
 {%- elif c.kind == "enum_index" -%}integer
