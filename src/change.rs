@@ -102,8 +102,12 @@ pub struct RowEvent {
     pub after: Option<Vec<Value>>,
     /// The old row image (update, delete); `None` entries are columns the record left out.
     pub before: Option<Vec<Option<Value>>>,
-    /// Upstream commit timestamp (TiDB TSO) when the record carries one.
+    /// The upstream order key when the record carries one: TiDB's commit TSO (PostgreSQL's
+    /// LSN for Debezium's Postgres connector). Records without one (TiCDC Avro deletes,
+    /// tombstones) are ordered by their position in the partition instead.
     pub commit_ts: Option<u64>,
+    /// Upstream commit time, epoch milliseconds, when known (for freshness, not order).
+    pub commit_ms: Option<i64>,
     /// Key columns the stream names (canal-json `pkNames`); may be empty.
     pub key_names: Vec<String>,
     /// The record carries only the key columns (TiCDC large-message handle-key-only).
@@ -122,6 +126,7 @@ pub struct Change {
     /// Row image aligned with `schema.columns`; `None` for a delete.
     pub row: Option<Vec<Value>>,
     pub commit_ts: Option<u64>,
+    pub commit_ms: Option<i64>,
     /// Index of this change among those decoded from one Kafka record.
     pub sub: u16,
 }
@@ -202,6 +207,7 @@ impl RowEvent {
             key,
             row,
             commit_ts: self.commit_ts,
+            commit_ms: self.commit_ms,
             sub,
         };
         match self.op {
@@ -285,6 +291,7 @@ mod tests {
             after: Some(vec![t("2"), t("x")]),
             before: Some(vec![Some(t("1")), None]),
             commit_ts: Some(7),
+            commit_ms: None,
             key_names: vec!["id".into()],
             key_only: false,
         };
@@ -307,6 +314,7 @@ mod tests {
             after: Some(vec![t("1"), t("y")]),
             before: Some(vec![None, Some(t("x"))]),
             commit_ts: None,
+            commit_ms: None,
             key_names: vec!["id".into()],
             key_only: false,
         };
@@ -325,6 +333,7 @@ mod tests {
             after: Some(vec![t("1"), Value::Null]),
             before: None,
             commit_ts: None,
+            commit_ms: None,
             key_names: vec![],
             key_only: false,
         };

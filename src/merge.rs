@@ -84,8 +84,8 @@ pub struct MergeReport {
     #[serde(serialize_with = "ser_ms")]
     pub duration: Duration,
     pub watermark: i64,
-    /// Commit TSO of the first staged change consumed.
-    pub oldest_commit_ts: Option<i64>,
+    /// Upstream commit time (epoch ms) of the first staged change consumed.
+    pub oldest_commit_ms: Option<i64>,
     pub replica_created: bool,
     pub columns_added: Vec<String>,
     #[serde(skip)]
@@ -202,7 +202,7 @@ fn record_binds(
         Bind::I64(r.updated as i64),
         Bind::I64(r.deleted as i64),
         Bind::OptI64(if status == "ok" { Some(r.watermark) } else { None }),
-        Bind::OptI64(r.oldest_commit_ts),
+        Bind::OptI64(r.oldest_commit_ms),
         Bind::OptText(error),
     ]
 }
@@ -261,7 +261,7 @@ async fn run(
         return Ok(None);
     };
     report.watermark = watermark;
-    report.oldest_commit_ts = wm.first().and_then(|r| r[1].as_i64());
+    report.oldest_commit_ms = wm.first().and_then(|r| r[1].as_i64());
 
     for step in plan(wh.dialect()) {
         let name = step.statement();

@@ -22,6 +22,8 @@ pub async fn run(
     if tables.is_empty() {
         anyhow::bail!("no [[tables]] configured: nothing to replicate");
     }
+    // Refuse a bad Kafka configuration before touching the warehouse.
+    source::client_config(&config.kafka)?;
     let wh = Warehouse::open(config.warehouse.url()).await?;
     info!(warehouse = %wh.url, tables = tables.len(), "tidemark starting");
     let ctx = ValueContext { source_offset_secs: config.source_offset_secs() };

@@ -102,13 +102,20 @@ impl Router {
     }
 }
 
+/// A Kafka partition: (topic, partition).
+type Partition = (Arc<str>, i32);
+/// A record's position: (topic, partition, offset).
+type Position = (Arc<str>, i32, i64);
+
 /// One staged change, ready to write.
 struct StagedRow {
     topic: Arc<str>,
     partition: i32,
     offset: i64,
     sub: i16,
+    /// The record's own order key; `None` inherits the previous record's in the partition.
     commit_ts: Option<i64>,
+    commit_ms: Option<i64>,
     op: &'static str,
     key: String,
     row: Option<String>,
@@ -133,6 +140,8 @@ struct Prepared {
     high: HashMap<(Arc<str>, i32), i64>,
     /// (topic, partition) → lowest offset in the batch.
     low: HashMap<(Arc<str>, i32), i64>,
+    /// (topic, partition) → (offset, own order key) of each record with rows, in offset order.
+    trail: HashMap<Partition, Vec<(i64, Option<i64>)>>,
     new_columns: Vec<(usize, String, String)>,
     new_keys: Vec<(usize, Vec<String>)>,
     layouts: Vec<(usize, Arc<RecordSchema>)>,
@@ -243,6 +252,7 @@ impl Lander {
             dead: Vec::new(),
             high: HashMap::new(),
             low: HashMap::new(),
+            trail: HashMap::new(),
             new_columns: Vec::new(),
             new_keys: Vec::new(),
             layouts: Vec::new(),
@@ -310,12 +320,16 @@ impl Lander {
                         offset: rec.offset,
                         sub: c.sub as i16,
                         commit_ts,
+                        commit_ms: c.commit_ms,
                         op: c.op.code(),
                         key: c.key_json(),
                         row: c.row_json(),
                     },
                 ));
             }
+        }
+        if let Some((_, first)) = staged.first() {
+            p.trail.entry((rec.topic.clone(), rec.partition)).or_default().push((rec.offset, first.commit_ts));
         }
         for (ti, row) in staged {
             p.rows[ti].push(row);
@@ -366,10 +380,10 @@ impl Lander {
 
     /// Partitions whose batch starts beyond the next offset to land: records that were never
     /// landed and can no longer be read. Logged loudly, once per gap.
-    fn gaps(p: &Prepared, current: &HashMap<(String, i32), i64>) -> Vec<(String, i32, i64, i64)> {
+    fn gaps(p: &Prepared, current: &HashMap<(String, i32), PartState>) -> Vec<(String, i32, i64, i64)> {
         let mut gaps = Vec::new();
         for ((topic, part), low) in &p.low {
-            let known = current.get(&(topic.to_string(), *part)).copied();
+            let known = current.get(&(topic.to_string(), *part)).map(|s| s.next);
             let next = known.unwrap_or(0);
             if *low > next {
                 if known.is_some_and(|n| n > 0) {
@@ -387,12 +401,40 @@ impl Lander {
         gaps
     }
 
-    fn next_offsets(p: &Prepared, current: &HashMap<(String, i32), i64>) -> Vec<(String, i32, i64)> {
+    /// Order keys for records that carry none (TiCDC Avro deletes, tombstones): the key of the
+    /// record before them in their partition, so offset order decides among them and against
+    /// their neighbours; `0` when nothing came before. Returns the key of every record and the
+    /// partitions' new last keys.
+    fn order_keys(
+        p: &Prepared,
+        current: &HashMap<(String, i32), PartState>,
+    ) -> (HashMap<Position, i64>, HashMap<Partition, i64>) {
+        let mut keys = HashMap::new();
+        let mut last = HashMap::new();
+        for ((topic, part), trail) in &p.trail {
+            let mut prev = current.get(&(topic.to_string(), *part)).and_then(|s| s.last_ts).unwrap_or(0);
+            for (offset, own) in trail {
+                prev = own.unwrap_or(prev);
+                keys.insert((topic.clone(), *part, *offset), prev);
+            }
+            last.insert((topic.clone(), *part), prev);
+        }
+        (keys, last)
+    }
+
+    /// (topic, partition, next offset, last order key) after this batch.
+    fn next_offsets(
+        p: &Prepared,
+        current: &HashMap<(String, i32), PartState>,
+        last: &HashMap<Partition, i64>,
+    ) -> Vec<(String, i32, i64, Option<i64>)> {
         p.high
             .iter()
             .map(|((topic, part), high)| {
-                let cur = current.get(&(topic.to_string(), *part)).copied().unwrap_or(0);
-                (topic.to_string(), *part, cur.max(high + 1))
+                let cur = current.get(&(topic.to_string(), *part));
+                let next = cur.map(|s| s.next).unwrap_or(0).max(high + 1);
+                let last_ts = last.get(&(topic.clone(), *part)).copied().or(cur.and_then(|s| s.last_ts));
+                (topic.to_string(), *part, next, last_ts)
             })
             .collect()
     }
@@ -403,16 +445,18 @@ impl Lander {
         let mut tx = pool.begin().await?;
         let topics: Vec<String> = p.high.keys().map(|(t, _)| t.to_string()).collect();
         let parts: Vec<i32> = p.high.keys().map(|(_, part)| *part).collect();
-        let rows: Vec<(String, i32, i64)> = sqlx::query_as(safe(sql.fixed("land_offsets_lock")?))
+        let rows: Vec<(String, i32, i64, Option<i64>)> = sqlx::query_as(safe(sql.fixed("land_offsets_lock")?))
             .bind(&topics)
             .bind(&parts)
             .fetch_all(&mut *tx)
             .await
             .context("locking the batch's offset rows")?;
-        let current: HashMap<(String, i32), i64> = rows.into_iter().map(|(t, p, n)| ((t, p), n)).collect();
+        let current: HashMap<(String, i32), PartState> =
+            rows.into_iter().map(|(t, p, next, last_ts)| ((t, p), PartState { next, last_ts })).collect();
         let fresh = |topic: &str, part: i32, offset: i64| {
-            offset >= current.get(&(topic.to_string(), part)).copied().unwrap_or(0)
+            offset >= current.get(&(topic.to_string(), part)).map(|s| s.next).unwrap_or(0)
         };
+        let (keys, last) = Self::order_keys(p, &current);
 
         self.record_schema_pg(&mut tx, p).await?;
         let mut report = LandReport::default();
@@ -421,7 +465,7 @@ impl Lander {
             let mut n = 0usize;
             for r in rows {
                 if fresh(&r.topic, r.partition, r.offset) {
-                    buf.row(r);
+                    buf.row(r, order_key(r, &keys));
                     n += 1;
                 } else {
                     report.duplicates += 1;
@@ -455,15 +499,17 @@ impl Lander {
             report.dead_letters = dead.len();
         }
         report.gaps = Self::gaps(p, &current);
-        report.next_offsets = Self::next_offsets(p, &current);
+        let next = Self::next_offsets(p, &current, &last);
         sqlx::query(safe(sql.fixed("land_offsets_update")?))
-            .bind(report.next_offsets.iter().map(|o| o.0.clone()).collect::<Vec<_>>())
-            .bind(report.next_offsets.iter().map(|o| o.1).collect::<Vec<_>>())
-            .bind(report.next_offsets.iter().map(|o| o.2).collect::<Vec<_>>())
+            .bind(next.iter().map(|o| o.0.clone()).collect::<Vec<_>>())
+            .bind(next.iter().map(|o| o.1).collect::<Vec<_>>())
+            .bind(next.iter().map(|o| o.2).collect::<Vec<_>>())
+            .bind(next.iter().map(|o| o.3).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await
             .context("advancing offsets")?;
         tx.commit().await.context("committing the landing transaction")?;
+        report.next_offsets = next.into_iter().map(|(t, p, n, _)| (t, p, n)).collect();
         Ok(report)
     }
 
@@ -491,12 +537,14 @@ impl Lander {
         let Pool::Lite(pool) = &self.wh.pool else { bail!("not an SQLite warehouse") };
         let sql = &self.wh.sql;
         let mut tx = pool.begin_with(safe(sql.fixed("land_begin")?)).await?;
-        let rows: Vec<(String, i64, i64)> =
+        let rows: Vec<(String, i64, i64, Option<i64>)> =
             sqlx::query_as(safe(sql.fixed("load_offsets")?)).fetch_all(&mut *tx).await?;
-        let current: HashMap<(String, i32), i64> = rows.into_iter().map(|(t, p, n)| ((t, p as i32), n)).collect();
+        let current: HashMap<(String, i32), PartState> =
+            rows.into_iter().map(|(t, p, next, last_ts)| ((t, p as i32), PartState { next, last_ts })).collect();
         let fresh = |topic: &str, part: i32, offset: i64| {
-            offset >= current.get(&(topic.to_string(), part)).copied().unwrap_or(0)
+            offset >= current.get(&(topic.to_string(), part)).map(|s| s.next).unwrap_or(0)
         };
+        let (keys, last) = Self::order_keys(p, &current);
 
         for (ti, name, ty) in &p.new_columns {
             sqlx::query(safe(sql.fixed("add_source_column")?))
@@ -538,7 +586,8 @@ impl Lander {
                         .bind(r.partition)
                         .bind(r.offset)
                         .bind(r.sub)
-                        .bind(r.commit_ts)
+                        .bind(order_key(r, &keys))
+                        .bind(r.commit_ms)
                         .bind(r.op)
                         .bind(r.key.as_str())
                         .bind(r.row.as_deref());
@@ -566,19 +615,32 @@ impl Lander {
         }
         report.dead_letters = dead.len();
         report.gaps = Self::gaps(p, &current);
-        report.next_offsets = Self::next_offsets(p, &current);
-        for chunk in report.next_offsets.chunks(SQLITE_ROWS_PER_INSERT) {
+        let next = Self::next_offsets(p, &current, &last);
+        for chunk in next.chunks(SQLITE_ROWS_PER_INSERT) {
             let text =
                 sql.render("land_offsets_update", &TableCtx::bare("-"), &[("rows", TmplValue::from(chunk.len()))])?;
             let mut q = sqlx::query(safe(text));
-            for (topic, part, next) in chunk {
-                q = q.bind(topic.clone()).bind(*part).bind(*next);
+            for (topic, part, next, last_ts) in chunk {
+                q = q.bind(topic.clone()).bind(*part).bind(*next).bind(*last_ts);
             }
             q.execute(&mut *tx).await.context("advancing offsets")?;
         }
         tx.commit().await.context("committing the landing transaction")?;
+        report.next_offsets = next.into_iter().map(|(t, p, n, _)| (t, p, n)).collect();
         Ok(report)
     }
+}
+
+/// What the warehouse records of a partition: the next offset to land and the order key of
+/// the record before it.
+struct PartState {
+    next: i64,
+    last_ts: Option<i64>,
+}
+
+/// A row's order key: its own, else the one inherited from its partition.
+fn order_key(r: &StagedRow, keys: &HashMap<Position, i64>) -> i64 {
+    r.commit_ts.or_else(|| keys.get(&(r.topic.clone(), r.partition, r.offset)).copied()).unwrap_or(0)
 }
 
 /// PostgreSQL binary COPY data for staging rows.
@@ -593,15 +655,16 @@ impl CopyBuf {
         CopyBuf(b)
     }
 
-    fn row(&mut self, r: &StagedRow) {
+    fn row(&mut self, r: &StagedRow, order_key: i64) {
         let b = &mut self.0;
-        b.extend_from_slice(&8i16.to_be_bytes());
+        b.extend_from_slice(&9i16.to_be_bytes());
         field(b, r.topic.as_bytes());
         field(b, &r.partition.to_be_bytes());
         field(b, &r.offset.to_be_bytes());
         field(b, &r.sub.to_be_bytes());
-        match r.commit_ts {
-            Some(ts) => field(b, &ts.to_be_bytes()),
+        field(b, &order_key.to_be_bytes());
+        match r.commit_ms {
+            Some(ms) => field(b, &ms.to_be_bytes()),
             None => b.extend_from_slice(&(-1i32).to_be_bytes()),
         }
         field(b, r.op.as_bytes());

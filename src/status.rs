@@ -39,11 +39,6 @@ pub struct LastMerge {
     pub error: Option<String>,
 }
 
-/// A TiDB TSO's physical part as a time.
-pub fn tso_time(ts: i64) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ts >> 18)
-}
-
 pub async fn collect(wh: &Warehouse, tables: &[Table]) -> Result<Vec<TableStatus>> {
     let mut out = Vec::new();
     let now = Utc::now();
@@ -68,7 +63,7 @@ pub async fn collect(wh: &Warehouse, tables: &[Table]) -> Result<Vec<TableStatus
                 .with_context(|| format!("reading the staging table of `{}`", t.name))?;
             if let Some(r) = staged.first() {
                 s.staged_rows = r[0].as_i64().unwrap_or(0);
-                s.oldest_staged_commit = r[1].as_i64().and_then(tso_time);
+                s.oldest_staged_commit = r[1].as_i64().and_then(DateTime::from_timestamp_millis);
                 s.oldest_staged_age_s = s.oldest_staged_commit.map(|c| (now - c).num_milliseconds() as f64 / 1000.0);
             }
             let last = wh.pool.fetch(wh.sql.fixed("status_last_merge")?, std::slice::from_ref(&name)).await?;

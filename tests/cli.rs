@@ -127,9 +127,14 @@ fn bad_configs_fail_with_the_reason() {
         "[kafka.properties]\n\"enable.auto.offset.store\" = \"true\"\n[[tables]]\nname='a'\ntopic='t'\n",
     )
     .unwrap();
-    let out = tidemark(&["--config", cfg.to_str().unwrap(), "run"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["--config", cfg.to_str().unwrap(), "run"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(text(&out).contains("would commit offsets of records not yet landed"), "{}", text(&out));
+    assert!(!dir.path().join("tidemark.db").exists(), "a config error must stop before the warehouse is touched");
     let out = Command::new(env!("CARGO_BIN_EXE_tidemark")).arg("status").current_dir(dir.path()).output().unwrap();
     assert!(!out.status.success());
     assert!(text(&out).contains("no config"), "{}", text(&out));

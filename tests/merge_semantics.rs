@@ -394,3 +394,28 @@ async fn offset_gaps_are_reported(url: &str) {
     assert_eq!(fresh.gaps, vec![(TOPIC.to_string(), 3, 0, 500)]);
 }
 both!(offset_gaps_are_reported);
+
+/// Records without a commit timestamp (TiCDC's Avro deletes) are ordered by their position in
+/// the partition: after the record before them, within a batch and across batches.
+async fn records_without_commit_ts_follow_offset_order(url: &str) {
+    let (wh, mut l) = setup(url).await;
+    let c = Canal::item();
+    let batch = vec![
+        c.insert(&item("1", "a"), tso(10)),
+        Canal::without_ts(c.delete(&item("1", "a"), 0)),
+        c.insert(&item("2", "b"), tso(11)),
+    ];
+    l.land(&records(TOPIC, 0, 0, batch)).await.unwrap();
+    merged(&wh).await;
+    assert_eq!(items(&wh).await, vec![row("2", "b")], "the delete at the higher offset wins");
+    // Across batches: the partition's last order key is kept with its offset.
+    l.land(&records(TOPIC, 0, 3, vec![c.update(&item("2", "c"), &item("2", "b"), tso(12))])).await.unwrap();
+    l.land(&records(TOPIC, 0, 4, vec![Canal::without_ts(c.delete(&item("2", "c"), 0))])).await.unwrap();
+    merged(&wh).await;
+    assert!(items(&wh).await.is_empty());
+    // And a later record with a real timestamp still wins over them.
+    l.land(&records(TOPIC, 0, 5, vec![c.insert(&item("2", "d"), tso(13))])).await.unwrap();
+    merged(&wh).await;
+    assert_eq!(items(&wh).await, vec![row("2", "d")]);
+}
+both!(records_without_commit_ts_follow_offset_order);

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS _tidemark_offsets (
     topic         text NOT NULL,
     kafka_partition integer NOT NULL,
     next_offset   bigint NOT NULL,
+    last_commit_ts bigint,                          -- order key of the record at next_offset - 1
     updated_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (topic, kafka_partition)
 );
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS _tidemark_merges (
     updated       bigint NOT NULL DEFAULT 0,
     deleted       bigint NOT NULL DEFAULT 0,
     watermark     bigint,                           -- highest staging _tm_seq consumed
-    oldest_commit_ts bigint,                        -- TSO of the first staged change consumed
+    oldest_commit_ms bigint,                        -- upstream commit time (epoch ms) of the first staged change consumed
     error         text
 );
 CREATE INDEX IF NOT EXISTS _tidemark_merges_by_table ON _tidemark_merges (table_name, id);

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS _tidemark_offsets (
     topic         TEXT NOT NULL,
     kafka_partition INTEGER NOT NULL,
     next_offset   INTEGER NOT NULL,
+    last_commit_ts INTEGER,
     updated_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
     PRIMARY KEY (topic, kafka_partition)
 );
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS _tidemark_merges (
     updated       INTEGER NOT NULL DEFAULT 0,
     deleted       INTEGER NOT NULL DEFAULT 0,
     watermark     INTEGER,
-    oldest_commit_ts INTEGER,
+    oldest_commit_ms INTEGER,
     error         TEXT
 );
 CREATE INDEX IF NOT EXISTS _tidemark_merges_by_table ON _tidemark_merges (table_name, id);

@@ -181,8 +181,19 @@ impl CanalJsonDecoder {
             Op::Update => (Some(fill(data)), old),
             Op::Delete => (None, Some(data)),
         };
-        let event =
-            RowEvent { source_db: db, source_table: table, schema, op, after, before, commit_ts, key_names, key_only };
+        let commit_ms = m.es.filter(|&es| es > 0).or(commit_ts.map(|ts| (ts >> 18) as i64));
+        let event = RowEvent {
+            source_db: db,
+            source_table: table,
+            schema,
+            op,
+            after,
+            before,
+            commit_ts,
+            commit_ms,
+            key_names,
+            key_only,
+        };
         Ok(Decoded::Rows(vec![event]))
     }
 

@@ -1,3 +1,3 @@
-{#- The highest staged row this merge will consume, and the commit ts of the oldest. -#}
+{#- The highest staged row this merge will consume, and the upstream commit time of the oldest. -#}
 SELECT (SELECT max(_tm_seq) FROM {{ t.staging | ident }}),
-       (SELECT _tm_commit_ts FROM {{ t.staging | ident }} ORDER BY _tm_seq LIMIT 1)
+       (SELECT _tm_commit_ms FROM {{ t.staging | ident }} ORDER BY _tm_seq LIMIT 1)

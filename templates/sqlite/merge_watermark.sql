@@ -1,2 +1,2 @@
 SELECT (SELECT max(_tm_seq) FROM {{ t.staging | ident }}),
-       (SELECT _tm_commit_ts FROM {{ t.staging | ident }} ORDER BY _tm_seq LIMIT 1)
+       (SELECT _tm_commit_ms FROM {{ t.staging | ident }} ORDER BY _tm_seq LIMIT 1)

@@ -1,3 +1,3 @@
-{#- Staged rows and the commit ts of the oldest (first landed) one. -#}
+{#- Staged rows and the upstream commit time (epoch ms) of the oldest (first landed) one. -#}
 SELECT (SELECT count(*) FROM {{ t.staging | ident }}),
-       (SELECT _tm_commit_ts FROM {{ t.staging | ident }} ORDER BY _tm_seq LIMIT 1)
+       (SELECT _tm_commit_ms FROM {{ t.staging | ident }} ORDER BY _tm_seq LIMIT 1)

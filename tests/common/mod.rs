@@ -137,6 +137,15 @@ impl Canal {
     pub fn delete(&self, row: &[Option<&str>], ts: u64) -> Vec<u8> {
         self.msg("DELETE", self.obj(row), Json::Null, ts)
     }
+
+    /// A record without any commit timestamp (as TiCDC's Avro deletes arrive).
+    pub fn without_ts(msg: Vec<u8>) -> Vec<u8> {
+        let mut v: Json = serde_json::from_slice(&msg).expect("json");
+        let o = v.as_object_mut().expect("object");
+        o.remove("_tidb");
+        o.insert("es".into(), json!(0));
+        serde_json::to_vec(&v).expect("json")
+    }
 }
 
 /// TiDB-like commit timestamps: physical ms << 18 | logical.
