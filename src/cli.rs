@@ -49,6 +49,12 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Accept the column types a stopped table's stream now shows, and let its merges run again
+    /// (PostgreSQL replica columns are converted at the next merge).
+    Resume {
+        #[arg(long)]
+        table: String,
+    },
     /// Per table: staged rows, oldest staged change, last merge, dead letters.
     Status {
         /// Machine-readable output.
@@ -145,6 +151,21 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     )
                 })?;
                 print!("{}", crate::script::table_script(dialect, &TableCtx::new(&t.name, &schema))?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resume { table } => {
+            let config = cli.load_config()?;
+            config.table(table)?;
+            let wh = Warehouse::open(config.warehouse.url()).await?;
+            match wh.resume(table).await? {
+                None => println!("{table}: not stopped"),
+                Some(accepted) => {
+                    for (column, ty) in &accepted {
+                        println!("{table}: column `{column}` is now {ty}");
+                    }
+                    println!("{table}: resumed; its staged changes are merged on the next run");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -105,6 +105,15 @@ pub enum MergeOutcome {
     Busy,
 }
 
+/// The table's merges are stopped (an incompatible type change upstream); its changes stay
+/// staged until `tidemark resume`.
+#[derive(Debug, thiserror::Error)]
+#[error("table `{table}` is stopped: {reason}")]
+pub struct TableStopped {
+    pub table: String,
+    pub reason: String,
+}
+
 /// Merges `table` now. `wait`: wait for a merge running elsewhere instead of returning Busy.
 pub async fn merge(wh: &Warehouse, table: &str, wait: bool) -> Result<MergeOutcome> {
     let sql = &wh.sql;
@@ -116,6 +125,10 @@ pub async fn merge(wh: &Warehouse, table: &str, wait: bool) -> Result<MergeOutco
         .with_context(|| format!("merge of `{table}`: checking its staging table {}", bare.staging))?;
     if !probe.first().and_then(|r| r.first()).and_then(|c| c.as_bool()).unwrap_or(false) {
         return Ok(MergeOutcome::NothingStaged);
+    }
+    let table_row = wh.pool.fetch(sql.fixed("load_key")?, &[Bind::Text(table.into())]).await?;
+    if let Some(reason) = table_row.first().and_then(|r| r[1].to_text()) {
+        return Err(TableStopped { table: table.into(), reason }.into());
     }
 
     let lock = wh.merge_lock(table);
@@ -227,7 +240,11 @@ async fn run(
     let t = TableCtx::new(table, &schema);
     let mut report = MergeReport { table: table.into(), ..Default::default() };
 
-    // The replica: created on first use, given the columns the stream gained since.
+    if let Some(reason) = &schema.stopped {
+        return Err(TableStopped { table: table.into(), reason: reason.clone() }.into());
+    }
+    // The replica: created on first use, given the columns the stream gained since, and
+    // widened where the stream's types widened.
     let existing: Vec<String> = tx
         .fetch(sql.fixed("replica_columns")?, &[Bind::Text(table.into())])
         .await
@@ -235,20 +252,51 @@ async fn run(
         .iter()
         .filter_map(|r| r[0].as_str().map(str::to_string))
         .collect();
+    let mark = |c: &str| vec![Bind::Text(table.into()), Bind::Text(c.into())];
     if existing.is_empty() {
         tx.execute(sql.render("replica_table", &t, &[])?, &[])
             .await
             .with_context(|| format!("merge of `{table}`: creating the replica table"))?;
+        for c in &t.columns {
+            tx.execute(sql.fixed("mark_applied")?, &mark(&c.name)).await?;
+        }
         report.replica_created = true;
         info!(table, columns = t.columns.len(), "created the replica table");
     } else {
-        for c in &t.columns {
+        for (c, col) in t.columns.iter().zip(&schema.columns) {
             if !existing.iter().any(|e| e == &c.name) {
                 tx.execute(sql.render("add_column", &t, &[("c", crate::sql::value(c))])?, &[])
                     .await
                     .with_context(|| format!("merge of `{table}`: adding column `{}`", c.name))?;
+                tx.execute(sql.fixed("mark_applied")?, &mark(&c.name)).await?;
                 info!(table, column = %c.name, "added a column to the replica");
                 report.columns_added.push(c.name.clone());
+                continue;
+            }
+            match schema.applied.get(&c.name) {
+                // A column tidemark did not make (a replica created by hand): left as it is.
+                None => tx.execute(sql.fixed("mark_applied")?, &mark(&c.name)).await.map(|_| ())?,
+                Some(applied) if applied != &col.source_type => {
+                    let old = crate::schema::Column::new(&c.name, applied.as_str());
+                    let old_ctx =
+                        TableCtx::new(table, &crate::schema::TableSchema { columns: vec![old], ..Default::default() });
+                    let was = sql.render("column_type", &old_ctx, &[("c", crate::sql::value(&old_ctx.columns[0]))])?;
+                    let now = sql.render("column_type", &t, &[("c", crate::sql::value(c))])?;
+                    if was != now {
+                        if !sql.has("alter_column_type") {
+                            warn!(table, column = %c.name, was, now, "this dialect cannot change a column's type; values are stored as they come");
+                        } else {
+                            tx.execute(sql.render("alter_column_type", &t, &[("c", crate::sql::value(c))])?, &[])
+                                .await
+                                .with_context(|| {
+                                    format!("merge of `{table}`: changing column `{}` from {was} to {now}", c.name)
+                                })?;
+                            info!(table, column = %c.name, was, now, "changed the replica column's type");
+                        }
+                    }
+                    tx.execute(sql.fixed("mark_applied")?, &mark(&c.name)).await?;
+                }
+                Some(_) => {}
             }
         }
     }

@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info};
 
 use crate::config::Table;
-use crate::merge::{merge, MergeOutcome};
+use crate::merge::{merge, MergeOutcome, TableStopped};
 use crate::warehouse::Warehouse;
 
 /// Starts one task per table; each stops at `shutdown` (after finishing a merge in flight).
@@ -19,6 +19,7 @@ pub fn start(wh: Arc<Warehouse>, tables: Vec<Table>, shutdown: watch::Receiver<b
 
 async fn run_table(wh: Arc<Warehouse>, table: Table, mut shutdown: watch::Receiver<bool>) {
     info!(table = %table.name, schedule = %table.schedule_text, "merge schedule");
+    let mut stopped = false;
     loop {
         if *shutdown.borrow() {
             return;
@@ -33,7 +34,23 @@ async fn run_table(wh: Arc<Warehouse>, table: Table, mut shutdown: watch::Receiv
             _ = shutdown.changed() => return,
         }
         // A run still going when the next tick comes just delays it: runs never overlap.
-        match merge(&wh, &table.name, false).await {
+        let outcome = merge(&wh, &table.name, false).await;
+        // A stopped table is said once, when it stops, and once when it runs again.
+        match &outcome {
+            Err(e) if e.downcast_ref::<TableStopped>().is_some() => {
+                if !stopped {
+                    error!(table = %table.name, error = %format!("{e:#}"), "merges stopped");
+                    stopped = true;
+                }
+                continue;
+            }
+            _ if stopped => {
+                info!(table = %table.name, "merges run again");
+                stopped = false;
+            }
+            _ => {}
+        }
+        match outcome {
             Ok(MergeOutcome::Merged(_)) => {}
             Ok(MergeOutcome::NothingStaged) => debug!(table = %table.name, "nothing staged"),
             Ok(MergeOutcome::Busy) => debug!(table = %table.name, "skipped: a merge of this table runs elsewhere"),

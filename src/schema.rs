@@ -185,6 +185,67 @@ fn parse_members(args: &str) -> Vec<String> {
     out
 }
 
+/// How a column's type in the stream relates to the type the replica was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeChange {
+    /// The replica holds it: the same type, a narrower one, or a less specific spelling
+    /// (canal-json's bare `decimal` for a recorded `decimal(5,2)`).
+    Fits,
+    /// The same kind, wider (int → bigint, varchar(24) → varchar(50), more fractional digits):
+    /// the replica column is widened before the next merge.
+    Widens,
+    /// A different kind (int → varchar): the replica cannot take it in place.
+    Incompatible,
+}
+
+/// Compares the recorded type of a column with the type the stream now shows.
+pub fn compare(recorded: &SourceType, stream: &SourceType) -> TypeChange {
+    use Kind::*;
+    let wider = |r: Option<u32>, s: Option<u32>| matches!((r, s), (Some(r), Some(s)) if s > r);
+    let members = |t: &SourceType| t.members.is_some() && (t.is_enum || t.is_set);
+    match (&recorded.kind, &stream.kind) {
+        (Int { bytes: r }, Int { bytes: s }) => {
+            if s > r {
+                TypeChange::Widens
+            } else {
+                TypeChange::Fits
+            }
+        }
+        (Decimal { precision: rp, scale: rs }, Decimal { precision: sp, scale: ss }) => {
+            let int_digits = |p: Option<u8>, s: Option<u8>| p.map(|p| p.saturating_sub(s.unwrap_or(0)) as u32);
+            if wider(int_digits(*rp, *rs), int_digits(*sp, *ss)) || wider(rs.map(u32::from), ss.map(u32::from)) {
+                TypeChange::Widens
+            } else {
+                TypeChange::Fits
+            }
+        }
+        (Text { .. }, Text { .. }) if members(recorded) != members(stream) && members(stream) => {
+            // Names now, free text before (or the reverse): both are text.
+            TypeChange::Fits
+        }
+        (Text { length: r }, Text { length: s }) => {
+            if wider(*r, *s) {
+                TypeChange::Widens
+            } else {
+                TypeChange::Fits
+            }
+        }
+        (DateTime { fsp: r }, DateTime { fsp: s })
+        | (Timestamp { fsp: r }, Timestamp { fsp: s })
+        | (Time { fsp: r }, Time { fsp: s }) => {
+            if wider(r.map(u32::from), s.map(u32::from)) {
+                TypeChange::Widens
+            } else {
+                TypeChange::Fits
+            }
+        }
+        // ENUM/SET sent as index/bitmask for a column recorded with its members (from DDL).
+        (Text { .. }, EnumIndex | SetBits) if members(recorded) => TypeChange::Fits,
+        (r, s) if std::mem::discriminant(r) == std::mem::discriminant(s) => TypeChange::Fits,
+        _ => TypeChange::Incompatible,
+    }
+}
+
 /// One column of a table as the stream describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
@@ -221,10 +282,16 @@ impl RecordSchema {
 
 /// What the warehouse knows about a replicated table: its columns (in the order they were
 /// first seen) and its key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TableSchema {
     pub columns: Vec<Column>,
     pub key: Vec<String>,
+    /// Column → the type the replica column was last made for (absent: not made by tidemark yet).
+    pub applied: std::collections::HashMap<String, String>,
+    /// Column → an incompatible type seen upstream, awaiting `tidemark resume`.
+    pub pending: std::collections::HashMap<String, String>,
+    /// Why the table's merges are stopped.
+    pub stopped: Option<String>,
 }
 
 impl TableSchema {
@@ -271,6 +338,24 @@ mod tests {
         assert_eq!(SourceType::parse("time(3)").kind, Kind::Time { fsp: Some(3) });
         assert_eq!(SourceType::parse("json").kind, Kind::Json);
         assert_eq!(SourceType::parse("geometry").kind, Kind::Text { length: None });
+    }
+
+    #[test]
+    fn type_changes() {
+        let c = |a: &str, b: &str| compare(&SourceType::parse(a), &SourceType::parse(b));
+        assert_eq!(c("int", "int"), TypeChange::Fits);
+        assert_eq!(c("bigint", "int"), TypeChange::Fits);
+        assert_eq!(c("int", "bigint"), TypeChange::Widens);
+        assert_eq!(c("decimal(5,2)", "decimal"), TypeChange::Fits, "less specific");
+        assert_eq!(c("decimal(5,2)", "decimal(10,2)"), TypeChange::Widens);
+        assert_eq!(c("decimal(5,2)", "decimal(5,3)"), TypeChange::Widens);
+        assert_eq!(c("varchar(24)", "varchar"), TypeChange::Fits);
+        assert_eq!(c("varchar(24)", "varchar(50)"), TypeChange::Widens);
+        assert_eq!(c("datetime(3)", "datetime(6)"), TypeChange::Widens);
+        assert_eq!(c("enum('a','b')", "enum"), TypeChange::Fits);
+        assert_eq!(c("int", "varchar(10)"), TypeChange::Incompatible);
+        assert_eq!(c("bigint", "bigint unsigned"), TypeChange::Incompatible);
+        assert_eq!(c("varchar(5)", "json"), TypeChange::Incompatible);
     }
 
     #[test]

@@ -54,6 +54,7 @@ mod tests {
         let schema = TableSchema {
             columns: vec![Column::new("i_id", "int"), Column::new("i_name", "varchar(24)")],
             key: vec!["i_id".into()],
+            ..Default::default()
         };
         let t = TableCtx::new("item", &schema);
         let pg = table_script(Dialect::Postgres, &t).unwrap();

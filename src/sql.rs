@@ -136,6 +136,7 @@ mod tests {
                 Column::new("i_data", "varchar(50)"),
             ],
             key: vec!["i_id".into()],
+            ..Default::default()
         }
     }
 
@@ -163,6 +164,7 @@ mod tests {
         let schema = TableSchema {
             columns: vec![Column::new("id\"; DROP TABLE x; --", "int"), Column::new("naïve 'col'", "text")],
             key: vec!["id\"; DROP TABLE x; --".into()],
+            ..Default::default()
         };
         let t = TableCtx::new("we\"ird", &schema);
         let pg = Sql::new(Dialect::Postgres).render("merge_apply", &t, &[]).unwrap();
@@ -186,6 +188,7 @@ mod tests {
                 Column::new("f", "datetime"),
             ],
             key: vec!["a".into()],
+            ..Default::default()
         };
         let ddl = Sql::new(Dialect::Postgres).render("replica_table", &TableCtx::new("t", &schema), &[]).unwrap();
         for want in [

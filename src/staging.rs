@@ -22,7 +22,7 @@ use crate::change::Change;
 use crate::codec::{Decoded, Decoder, ValueContext};
 use crate::config::{Format, OnError, Table};
 use crate::db::Pool;
-use crate::schema::RecordSchema;
+use crate::schema::{compare, RecordSchema, SourceType, TypeChange};
 use crate::sql::{safe, TableCtx};
 use crate::warehouse::Warehouse;
 
@@ -142,7 +142,8 @@ struct Prepared {
     low: HashMap<(Arc<str>, i32), i64>,
     /// (topic, partition) → (offset, own order key) of each record with rows, in offset order.
     trail: HashMap<Partition, Vec<(i64, Option<i64>)>>,
-    new_columns: Vec<(usize, String, String)>,
+    /// Columns the stream shows new, wider, or incompatible: recorded with the batch.
+    columns: Vec<ColumnEvent>,
     new_keys: Vec<(usize, Vec<String>)>,
     layouts: Vec<(usize, Arc<RecordSchema>)>,
 }
@@ -164,15 +165,32 @@ pub struct LandReport {
     pub gaps: Vec<(String, i32, i64, i64)>,
 }
 
+/// A column the stream shows differently from what is recorded.
+struct ColumnEvent {
+    table: usize,
+    name: String,
+    /// The type the stream shows.
+    ty: String,
+    change: ColumnChange,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ColumnChange {
+    Added,
+    Widened,
+    Incompatible,
+}
+
 /// What the warehouse already knows about a table's schema.
 #[derive(Default)]
 struct Known {
     columns: HashMap<String, String>,
+    /// Incompatible types already reported (awaiting `tidemark resume`).
+    pending: HashMap<String, String>,
     key: Option<Vec<String>>,
     verified: HashSet<usize>,
     /// Keeps verified layouts alive so their addresses are never reused.
     keep: Vec<Arc<RecordSchema>>,
-    warned: HashSet<String>,
 }
 
 /// Lands batches of Kafka records into staging tables.
@@ -199,6 +217,7 @@ impl Lander {
             let mut k = Known::default();
             if let Some(s) = wh.schema(&t.name).await? {
                 k.columns = s.columns.into_iter().map(|c| (c.name, c.source_type)).collect();
+                k.pending = s.pending;
                 k.key = Some(s.key);
             }
             known.push(k);
@@ -228,8 +247,12 @@ impl Lander {
         }
         .with_context(|| format!("landing a batch of {} records into {}", batch.len(), self.wh.url))?;
         // The warehouse has it now: remember, so the next batch does not record it again.
-        for (ti, name, ty) in prepared.new_columns {
-            self.known[ti].columns.insert(name, ty);
+        for ev in prepared.columns {
+            let known = &mut self.known[ev.table];
+            match ev.change {
+                ColumnChange::Added | ColumnChange::Widened => known.columns.insert(ev.name, ev.ty),
+                ColumnChange::Incompatible => known.pending.insert(ev.name, ev.ty),
+            };
         }
         for (ti, key) in prepared.new_keys {
             self.known[ti].key.get_or_insert(key);
@@ -253,7 +276,7 @@ impl Lander {
             high: HashMap::new(),
             low: HashMap::new(),
             trail: HashMap::new(),
-            new_columns: Vec::new(),
+            columns: Vec::new(),
             new_keys: Vec::new(),
             layouts: Vec::new(),
         };
@@ -358,21 +381,33 @@ impl Lander {
             return Ok(());
         }
         for col in &c.schema.columns {
-            match known.columns.get(&col.name) {
-                None => {
-                    if !p.new_columns.iter().any(|(t, n, _)| *t == ti && *n == col.name) {
-                        info!(table, column = %col.name, source_type = %col.source_type, "new column in the stream");
-                        p.new_columns.push((ti, col.name.clone(), col.source_type.clone()));
-                    }
-                }
-                Some(ty) if !ty.eq_ignore_ascii_case(&col.source_type) => {
-                    if known.warned.insert(format!("{}:{}", col.name, col.source_type)) {
-                        warn!(table, column = %col.name, recorded = %ty, now = %col.source_type,
-                              "column type differs from the recorded one; the replica keeps the recorded type");
-                    }
-                }
-                Some(_) => {}
+            if p.columns.iter().any(|e| e.table == ti && e.name == col.name && e.ty == col.source_type) {
+                continue;
             }
+            let change = match known.columns.get(&col.name) {
+                None => Some(ColumnChange::Added),
+                Some(ty) if ty.eq_ignore_ascii_case(&col.source_type) => None,
+                Some(_) if known.pending.get(&col.name) == Some(&col.source_type) => None,
+                Some(ty) => match compare(&SourceType::parse(ty), &col.ty) {
+                    TypeChange::Fits => None,
+                    TypeChange::Widens => Some(ColumnChange::Widened),
+                    TypeChange::Incompatible => Some(ColumnChange::Incompatible),
+                },
+            };
+            let Some(change) = change else { continue };
+            let recorded = known.columns.get(&col.name).map(String::as_str).unwrap_or("-");
+            match change {
+                ColumnChange::Added => {
+                    info!(table, column = %col.name, source_type = %col.source_type, "new column in the stream")
+                }
+                ColumnChange::Widened => info!(table, column = %col.name, from = recorded, to = %col.source_type,
+                    "column widened upstream; the replica follows at the next merge"),
+                ColumnChange::Incompatible => {
+                    tracing::error!(table, column = %col.name, from = recorded, to = %col.source_type,
+                    "incompatible type change upstream: the table's merges stop (its changes stay staged) until `tidemark resume`")
+                }
+            }
+            p.columns.push(ColumnEvent { table: ti, name: col.name.clone(), ty: col.source_type.clone(), change });
         }
         p.layouts.push((ti, c.schema.clone()));
         Ok(())
@@ -515,22 +550,40 @@ impl Lander {
 
     async fn record_schema_pg(&self, tx: &mut sqlx::Transaction<'static, sqlx::Postgres>, p: &Prepared) -> Result<()> {
         let sql = &self.wh.sql;
-        for (ti, name, ty) in &p.new_columns {
-            sqlx::query(safe(sql.fixed("add_source_column")?))
-                .bind(&self.router.tables[*ti].name)
-                .bind(name)
-                .bind(ty)
-                .execute(&mut **tx)
-                .await?;
-        }
-        for (ti, key) in &p.new_keys {
-            sqlx::query(safe(sql.fixed("set_key")?))
-                .bind(&self.router.tables[*ti].name)
-                .bind(serde_json::to_string(key)?)
-                .execute(&mut **tx)
-                .await?;
+        for (statement, args) in self.schema_statements(p)? {
+            let mut q = sqlx::query(safe(sql.fixed(statement)?));
+            for a in args {
+                q = q.bind(a);
+            }
+            q.execute(&mut **tx).await.with_context(|| format!("recording schema news ({statement})"))?;
         }
         Ok(())
+    }
+
+    /// The metadata statements a batch's schema news needs, with their parameters.
+    /// An incompatible column also stops its table.
+    fn schema_statements(&self, p: &Prepared) -> Result<Vec<(&'static str, Vec<String>)>> {
+        let mut out = Vec::new();
+        for ev in &p.columns {
+            let table = self.router.tables[ev.table].name.clone();
+            match ev.change {
+                ColumnChange::Added => out.push(("add_source_column", vec![table, ev.name.clone(), ev.ty.clone()])),
+                ColumnChange::Widened => out.push(("widen_column", vec![table, ev.name.clone(), ev.ty.clone()])),
+                ColumnChange::Incompatible => {
+                    let reason = format!(
+                        "column `{}` changed upstream to {}, which its replica column cannot take in place; \
+                         alter the replica if needed, then run `tidemark resume --table {}`",
+                        ev.name, ev.ty, table
+                    );
+                    out.push(("stop_column", vec![table.clone(), ev.name.clone(), ev.ty.clone()]));
+                    out.push(("stop_table", vec![table, reason]));
+                }
+            }
+        }
+        for (ti, key) in &p.new_keys {
+            out.push(("set_key", vec![self.router.tables[*ti].name.clone(), serde_json::to_string(key)?]));
+        }
+        Ok(out)
     }
 
     async fn commit_sqlite(&self, p: &Prepared) -> Result<LandReport> {
@@ -546,20 +599,12 @@ impl Lander {
         };
         let (keys, last) = Self::order_keys(p, &current);
 
-        for (ti, name, ty) in &p.new_columns {
-            sqlx::query(safe(sql.fixed("add_source_column")?))
-                .bind(&self.router.tables[*ti].name)
-                .bind(name)
-                .bind(ty)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for (ti, key) in &p.new_keys {
-            sqlx::query(safe(sql.fixed("set_key")?))
-                .bind(&self.router.tables[*ti].name)
-                .bind(serde_json::to_string(key)?)
-                .execute(&mut *tx)
-                .await?;
+        for (statement, args) in self.schema_statements(p)? {
+            let mut q = sqlx::query(safe(sql.fixed(statement)?));
+            for a in args {
+                q = q.bind(a);
+            }
+            q.execute(&mut *tx).await.with_context(|| format!("recording schema news ({statement})"))?;
         }
         let mut report = LandReport::default();
         let mut statements: HashMap<(usize, usize), String> = HashMap::new();

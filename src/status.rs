@@ -24,6 +24,8 @@ pub struct TableStatus {
     pub oldest_staged_age_s: Option<f64>,
     pub last_merge: Option<LastMerge>,
     pub dead_letters: i64,
+    /// Why the table's merges are stopped, if they are.
+    pub stopped: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,7 +46,8 @@ pub async fn collect(wh: &Warehouse, tables: &[Table]) -> Result<Vec<TableStatus
     let now = Utc::now();
     for t in tables {
         let name = Bind::Text(t.name.clone());
-        let registered = !wh.pool.fetch(wh.sql.fixed("load_key")?, std::slice::from_ref(&name)).await?.is_empty();
+        let table_row = wh.pool.fetch(wh.sql.fixed("load_key")?, std::slice::from_ref(&name)).await?;
+        let registered = !table_row.is_empty();
         let mut s = TableStatus {
             table: t.name.clone(),
             topic: t.topic.clone(),
@@ -54,6 +57,7 @@ pub async fn collect(wh: &Warehouse, tables: &[Table]) -> Result<Vec<TableStatus
             oldest_staged_age_s: None,
             last_merge: None,
             dead_letters: 0,
+            stopped: table_row.first().and_then(|r| r[1].to_text()),
         };
         if registered {
             let staged = wh
@@ -102,7 +106,7 @@ pub fn render(statuses: &[TableStatus]) -> String {
             None if s.registered => "-".into(),
             None => "not started".into(),
         };
-        let (when, result, counts) = match &s.last_merge {
+        let (when, mut result, counts) = match &s.last_merge {
             Some(m) => (
                 m.finished_at.clone(),
                 if m.status == "ok" {
@@ -117,6 +121,9 @@ pub fn render(statuses: &[TableStatus]) -> String {
             ),
             None => ("never".into(), "-".into(), "-".into()),
         };
+        if let Some(why) = &s.stopped {
+            result = format!("STOPPED: {why}");
+        }
         rows.push([
             s.table.clone(),
             s.staged_rows.to_string(),

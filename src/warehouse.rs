@@ -126,6 +126,21 @@ impl Warehouse {
             .collect()
     }
 
+    /// Lets a stopped table's merges run again, accepting the column types its stream now shows.
+    /// Returns the accepted (column, type) pairs, or `None` when the table was not stopped.
+    pub async fn resume(&self, table: &str) -> Result<Option<Vec<(String, String)>>> {
+        let Some(schema) = self.schema(table).await?.filter(|s| s.stopped.is_some()) else { return Ok(None) };
+        let mut tx = self.pool.begin(self.sql.fixed("merge_begin")?).await?;
+        let arg = [Bind::Text(table.into())];
+        tx.execute(self.sql.fixed("resume_columns")?, &arg).await?;
+        tx.execute(self.sql.fixed("resume_table")?, &arg).await?;
+        tx.commit().await.with_context(|| format!("resuming `{table}`"))?;
+        let mut accepted: Vec<(String, String)> = schema.pending.into_iter().collect();
+        accepted.sort();
+        tracing::info!(table, accepted = ?accepted, "resumed");
+        Ok(Some(accepted))
+    }
+
     /// The in-process lock of a table's merges.
     pub fn merge_lock(&self, table: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.merge_locks.lock().unwrap_or_else(|e| e.into_inner());
@@ -136,11 +151,22 @@ impl Warehouse {
 fn schema_from_rows(table: &str, key: crate::db::Rows, cols: crate::db::Rows) -> Result<Option<TableSchema>> {
     let key_json = key.first().and_then(|r| r[0].as_str().map(str::to_string));
     let Some(key_json) = key_json else { return Ok(None) };
+    let stopped = key.first().and_then(|r| r[1].to_text());
     let key: Vec<String> = serde_json::from_str(&key_json)
         .with_context(|| format!("table `{table}`: stored key columns {key_json:?} are not a JSON array"))?;
-    let columns: Vec<Column> = cols.iter().filter_map(|r| Some(Column::new(r[0].as_str()?, r[1].as_str()?))).collect();
-    if columns.is_empty() {
+    let mut schema = TableSchema { key, stopped, ..Default::default() };
+    for r in &cols {
+        let (Some(name), Some(ty)) = (r[0].as_str(), r[1].as_str()) else { continue };
+        schema.columns.push(Column::new(name, ty));
+        if let Some(applied) = r[2].to_text() {
+            schema.applied.insert(name.to_string(), applied);
+        }
+        if let Some(pending) = r[3].to_text() {
+            schema.pending.insert(name.to_string(), pending);
+        }
+    }
+    if schema.columns.is_empty() {
         return Ok(None);
     }
-    Ok(Some(TableSchema { columns, key }))
+    Ok(Some(schema))
 }

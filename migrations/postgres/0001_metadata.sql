@@ -7,6 +7,7 @@ CREATE TABLE IF NOT EXISTS _tidemark_tables (
     topic         text NOT NULL,                    -- the Kafka topic it is fed from
     staging       text NOT NULL,                    -- its staging table
     key_columns   jsonb,                            -- ["col", ...] once the stream named them
+    stopped       text,                             -- why its merges are stopped (an incompatible type change)
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 
@@ -16,6 +17,8 @@ CREATE TABLE IF NOT EXISTS _tidemark_columns (
     name          text NOT NULL,
     ordinal       integer NOT NULL,
     source_type   text NOT NULL,                    -- upstream type text, e.g. `decimal(10, 4)`
+    applied_type  text,                             -- the source_type the replica column was last made for
+    pending_type  text,                             -- an incompatible type seen upstream, until `tidemark resume`
     added_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (table_name, name)
 );

@@ -5,6 +5,7 @@ CREATE TABLE IF NOT EXISTS _tidemark_tables (
     topic         TEXT NOT NULL,
     staging       TEXT NOT NULL,
     key_columns   TEXT,                             -- JSON array, once the stream named them
+    stopped       TEXT,
     created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now'))
 );
 
@@ -13,6 +14,8 @@ CREATE TABLE IF NOT EXISTS _tidemark_columns (
     name          TEXT NOT NULL,
     ordinal       INTEGER NOT NULL,
     source_type   TEXT NOT NULL,
+    applied_type  TEXT,
+    pending_type  TEXT,
     added_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
     PRIMARY KEY (table_name, name)
 );

@@ -1,1 +1,1 @@
-SELECT key_columns::text FROM _tidemark_tables WHERE name = $1
+SELECT key_columns::text, stopped FROM _tidemark_tables WHERE name = $1

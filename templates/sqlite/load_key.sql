@@ -1,1 +1,1 @@
-SELECT key_columns FROM _tidemark_tables WHERE name = ?1
+SELECT key_columns, stopped FROM _tidemark_tables WHERE name = ?1

@@ -1,0 +1,1 @@
+UPDATE _tidemark_tables SET stopped = NULL WHERE name = ?1

@@ -1,0 +1,114 @@
+//! Schema evolution on PostgreSQL and SQLite: columns added, widened, dropped upstream, and an
+//! incompatible type change that stops only its own table until `resume`.
+
+mod common;
+
+use common::*;
+use tidemark::dialect::Dialect;
+use tidemark::merge::{merge, MergeOutcome, TableStopped};
+use tidemark::warehouse::Warehouse;
+
+fn canal(im_type: &'static str) -> Canal {
+    let mut c = Canal::item();
+    c.types[1] = ("i_im_id", im_type);
+    c
+}
+
+fn row(id: &'static str, im: &'static str) -> Vec<Option<&'static str>> {
+    vec![Some(id), Some(im), Some("n"), Some("1.00"), Some("d")]
+}
+
+async fn merged(wh: &Warehouse, table: &str) {
+    assert!(matches!(merge(wh, table, true).await.expect("merge"), MergeOutcome::Merged(_)));
+}
+
+async fn pg_type(wh: &Warehouse, column: &str) -> Option<String> {
+    if wh.dialect() != Dialect::Postgres {
+        return None;
+    }
+    let q = format!("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'item'::regclass AND attname = '{column}'");
+    wh.pool.fetch(q, &[]).await.unwrap()[0][0].to_text()
+}
+
+async fn widened_columns_follow(url: &str) {
+    let cfg = config(url, &[("item", "tidb_tpcc_item")]);
+    let wh = Warehouse::open(url).await.unwrap();
+    let mut l = lander(&wh, &cfg).await;
+    l.land(&records("tidb_tpcc_item", 0, 0, vec![canal("int").insert(&row("1", "7"), tso(1))])).await.unwrap();
+    merged(&wh, "item").await;
+    if wh.dialect() == Dialect::Postgres {
+        assert_eq!(pg_type(&wh, "i_im_id").await.as_deref(), Some("integer"));
+    }
+    // ALTER TABLE item MODIFY i_im_id BIGINT upstream, then a value beyond int.
+    l.land(&records("tidb_tpcc_item", 0, 1, vec![canal("bigint").insert(&row("2", "9000000000"), tso(2))]))
+        .await
+        .unwrap();
+    merged(&wh, "item").await;
+    if wh.dialect() == Dialect::Postgres {
+        assert_eq!(pg_type(&wh, "i_im_id").await.as_deref(), Some("bigint"));
+    }
+    let got = rows(&wh, "item", "CAST(i_id AS TEXT), CAST(i_im_id AS TEXT)", "\"item\".i_id").await;
+    assert_eq!(got, vec![vec![s("1"), s("7")], vec![s("2"), s("9000000000")]]);
+}
+both!(widened_columns_follow);
+
+async fn incompatible_changes_stop_only_their_table(url: &str) {
+    let cfg = config(url, &[("item", "tidb_tpcc_item"), ("other", "tidb_tpcc_other")]);
+    let wh = Warehouse::open(url).await.unwrap();
+    let mut l = lander(&wh, &cfg).await;
+    let other = Canal { db: "tpcc", table: "other", pk: vec!["id"], types: vec![("id", "int")] };
+    l.land(&records("tidb_tpcc_item", 0, 0, vec![canal("int").insert(&row("1", "7"), tso(1))])).await.unwrap();
+    merged(&wh, "item").await;
+    // ALTER TABLE item MODIFY i_im_id VARCHAR(10): the replica's integer column cannot take "x7".
+    let rep = l
+        .land(&records("tidb_tpcc_item", 0, 1, vec![canal("varchar(10)").insert(&row("2", "x7"), tso(2))]))
+        .await
+        .unwrap();
+    assert_eq!((rep.staged.get("item"), rep.dead_letters), (Some(&1), 0), "the change is kept, staged");
+    let err = merge(&wh, "item", true).await.unwrap_err();
+    let stopped = err.downcast_ref::<TableStopped>().expect("a stopped table");
+    assert!(stopped.reason.contains("i_im_id") && stopped.reason.contains("tidemark resume"), "{}", stopped.reason);
+    // It keeps landing; other tables go on.
+    l.land(&records("tidb_tpcc_item", 0, 2, vec![canal("varchar(10)").insert(&row("3", "y"), tso(3))])).await.unwrap();
+    l.land(&records("tidb_tpcc_other", 0, 0, vec![other.insert(&[Some("5")], tso(4))])).await.unwrap();
+    merged(&wh, "other").await;
+    assert_eq!(count(&wh, "_tidemark_stage_item").await, 2);
+    let status = tidemark::status::collect(&wh, &cfg.tables().unwrap()).await.unwrap();
+    assert!(status[0].stopped.is_some() && status[1].stopped.is_none());
+
+    let accepted = wh.resume("item").await.unwrap().expect("was stopped");
+    assert_eq!(accepted, vec![("i_im_id".to_string(), "varchar(10)".to_string())]);
+    merged(&wh, "item").await;
+    if wh.dialect() == Dialect::Postgres {
+        assert_eq!(pg_type(&wh, "i_im_id").await.as_deref(), Some("character varying(10)"));
+    }
+    let got = rows(&wh, "item", "CAST(i_id AS TEXT), CAST(i_im_id AS TEXT)", "\"item\".i_id").await;
+    assert_eq!(got, vec![vec![s("1"), s("7")], vec![s("2"), s("x7")], vec![s("3"), s("y")]]);
+    // The new type is now the recorded one: more records of it do not stop the table again.
+    l.land(&records("tidb_tpcc_item", 0, 3, vec![canal("varchar(10)").insert(&row("4", "z"), tso(5))])).await.unwrap();
+    merged(&wh, "item").await;
+}
+both!(incompatible_changes_stop_only_their_table);
+
+async fn dropped_columns_stay(url: &str) {
+    let cfg = config(url, &[("item", "tidb_tpcc_item")]);
+    let wh = Warehouse::open(url).await.unwrap();
+    let mut l = lander(&wh, &cfg).await;
+    l.land(&records("tidb_tpcc_item", 0, 0, vec![Canal::item().insert(&row("1", "7"), tso(1))])).await.unwrap();
+    merged(&wh, "item").await;
+    // ALTER TABLE item DROP COLUMN i_data upstream.
+    let mut narrow = Canal::item();
+    narrow.types.pop();
+    l.land(&records(
+        "tidb_tpcc_item",
+        0,
+        1,
+        vec![narrow.insert(&[Some("2"), Some("8"), Some("m"), Some("2.00")], tso(2))],
+    ))
+    .await
+    .unwrap();
+    merged(&wh, "item").await;
+    let got = rows(&wh, "item", "CAST(i_id AS TEXT), i_data", "\"item\".i_id").await;
+    assert_eq!(got, vec![vec![s("1"), s("d")], vec![s("2"), None]]);
+}
+both!(dropped_columns_stay);
