@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, DEFAULT_CONFIG};
@@ -143,13 +143,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let wh = Warehouse::open(config.warehouse.url()).await?;
             let dialect = dialect.unwrap_or(wh.dialect());
             for t in &tables {
-                let schema = wh.schema(&t.name).await?.with_context(|| {
-                    format!(
-                        "the columns of `{}` are not known yet: tidemark learns them from the stream, so run \
-                         `tidemark run` until its first change has landed in {}",
-                        t.name, wh.url
-                    )
-                })?;
+                let schema = match (wh.schema(&t.name).await?, &t.source_ddl) {
+                    (Some(s), _) => s,
+                    (None, Some(path)) => crate::ddl::load(path)?.schema,
+                    (None, None) => bail!(
+                        "the columns of `{}` are not known yet: give the table a source_ddl, or run `tidemark run` \
+                         until its first change has landed in {}",
+                        t.name,
+                        wh.url
+                    ),
+                };
                 print!("{}", crate::script::table_script(dialect, &TableCtx::new(&t.name, &schema))?);
             }
             Ok(ExitCode::SUCCESS)

@@ -26,6 +26,9 @@ pub struct Config {
     pub defaults: Defaults,
     #[serde(default)]
     pub tables: Vec<TableConfig>,
+    /// The directory relative paths (`source_ddl`) are read from: the config file's.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +120,8 @@ pub struct TableConfig {
     pub key: Option<Vec<String>>,
     pub schedule: Option<String>,
     pub on_error: Option<OnError>,
+    /// The upstream `CREATE TABLE` (a file, relative to the config file): exact types and key.
+    pub source_ddl: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
@@ -177,13 +182,17 @@ pub struct Table {
     pub schedule: cron::Schedule,
     pub schedule_text: String,
     pub on_error: OnError,
+    pub source_ddl: Option<PathBuf>,
 }
 
 impl Config {
     /// Reads `path`; a missing file is an error unless `allow_missing` (then: all defaults).
     pub fn load(path: &Path, allow_missing: bool) -> Result<Config> {
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(&text).with_context(|| format!("config {}", path.display())),
+            Ok(text) => Config::parse(&text)
+                .map(|c| Config { base_dir: base, ..c })
+                .with_context(|| format!("config {}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && allow_missing => Config::parse(""),
             Err(e) => Err(anyhow!(e)).with_context(|| {
                 format!("cannot read config {} (pass --config FILE, or create {DEFAULT_CONFIG})", path.display())
@@ -270,6 +279,7 @@ impl Config {
             schedule,
             schedule_text,
             on_error: t.on_error.unwrap_or(self.defaults.on_error),
+            source_ddl: t.source_ddl.as_ref().map(|p| self.base_dir.join(p)),
         })
     }
 

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod db;
+pub mod ddl;
 pub mod demo;
 pub mod dialect;
 pub mod merge;

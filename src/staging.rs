@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use minijinja::Value as TmplValue;
 use tracing::{info, warn};
 
-use crate::change::Change;
+use crate::change::{Change, Value};
 use crate::codec::{Decoded, Decoder, ValueContext};
 use crate::config::{Format, OnError, Table};
 use crate::db::Pool;
@@ -165,6 +165,9 @@ pub struct LandReport {
     pub gaps: Vec<(String, i32, i64, i64)>,
 }
 
+/// Columns of a layout (by index) and the recorded types their values must conform to.
+type ConformList = Arc<Vec<(usize, SourceType)>>;
+
 /// A column the stream shows differently from what is recorded.
 struct ColumnEvent {
     table: usize,
@@ -187,6 +190,12 @@ struct Known {
     columns: HashMap<String, String>,
     /// Incompatible types already reported (awaiting `tidemark resume`).
     pending: HashMap<String, String>,
+    /// The types come from the table's source_ddl: they decide, and the stream's (often less
+    /// precise: Avro's INT covers TINYINT..INT) only have to be of the same kind.
+    ddl: bool,
+    /// Per layout: its columns whose values must be conformed to a stricter recorded type
+    /// (the layout is held so that its address cannot be reused by another).
+    conform: HashMap<usize, (Arc<RecordSchema>, ConformList)>,
     key: Option<Vec<String>>,
     verified: HashSet<usize>,
     /// Keeps verified layouts alive so their addresses are never reused.
@@ -209,12 +218,20 @@ const COPY_CHUNK: usize = 1 << 20;
 
 impl Lander {
     /// Registers every table (staging tables created) and loads what the warehouse knows.
-    pub async fn new(wh: Arc<Warehouse>, tables: Vec<Table>, ctx: ValueContext) -> Result<Lander> {
+    pub async fn new(wh: Arc<Warehouse>, mut tables: Vec<Table>, ctx: ValueContext) -> Result<Lander> {
         let mut known = Vec::new();
         let mut staging = Vec::new();
-        for t in &tables {
+        for t in &mut tables {
             wh.register_table(&t.name, &t.topic).await?;
             let mut k = Known::default();
+            if let Some(path) = &t.source_ddl {
+                let ddl = crate::ddl::load(path)?;
+                wh.apply_ddl(&t.name, &ddl.schema).await?;
+                if t.key.is_none() && !ddl.schema.key.is_empty() {
+                    t.key = Some(ddl.schema.key.clone());
+                }
+                k.ddl = true;
+            }
             if let Some(s) = wh.schema(&t.name).await? {
                 k.columns = s.columns.into_iter().map(|c| (c.name, c.source_type)).collect();
                 k.pending = s.pending;
@@ -249,6 +266,7 @@ impl Lander {
         // The warehouse has it now: remember, so the next batch does not record it again.
         for ev in prepared.columns {
             let known = &mut self.known[ev.table];
+            known.conform.clear();
             match ev.change {
                 ColumnChange::Added | ColumnChange::Widened => known.columns.insert(ev.name, ev.ty),
                 ColumnChange::Incompatible => known.pending.insert(ev.name, ev.ty),
@@ -327,8 +345,9 @@ impl Lander {
             let ti = self.router.route(&rec.topic, &ev.source_db, &ev.source_table).map_err(|e| (None, e))?;
             let table = &self.router.tables[ti];
             let changes = ev.into_changes(table.key.as_deref()).map_err(|e| (Some(ti), e))?;
-            for c in changes {
+            for mut c in changes {
                 self.check_schema(ti, &c, p).map_err(|e| (Some(ti), e))?;
+                self.conform(ti, &mut c).map_err(|e| (Some(ti), e))?;
                 let commit_ts = match c.commit_ts {
                     Some(ts) => {
                         Some(i64::try_from(ts).map_err(|_| (Some(ti), format!("commit ts {ts} is out of range")))?)
@@ -390,6 +409,7 @@ impl Lander {
                 Some(_) if known.pending.get(&col.name) == Some(&col.source_type) => None,
                 Some(ty) => match compare(&SourceType::parse(ty), &col.ty) {
                     TypeChange::Fits => None,
+                    TypeChange::Widens if known.ddl => None,
                     TypeChange::Widens => Some(ColumnChange::Widened),
                     TypeChange::Incompatible => Some(ColumnChange::Incompatible),
                 },
@@ -410,6 +430,60 @@ impl Lander {
             p.columns.push(ColumnEvent { table: ti, name: col.name.clone(), ty: col.source_type.clone(), change });
         }
         p.layouts.push((ti, c.schema.clone()));
+        Ok(())
+    }
+
+    /// Values are checked against the recorded column types where those are stricter than the
+    /// record's own (a DECIMAL(5,2) or VARCHAR(24) from source_ddl for canal-json's bare
+    /// `decimal`/`varchar`, ENUM members for an index).
+    fn conform(&mut self, ti: usize, c: &mut Change) -> Result<(), String> {
+        let known = &mut self.known[ti];
+        if known.columns.is_empty() {
+            return Ok(());
+        }
+        let ptr = Arc::as_ptr(&c.schema) as usize;
+        let list = match known.conform.get(&ptr) {
+            Some((_, list)) => list.clone(),
+            None => {
+                let mut list = Vec::new();
+                for (i, col) in c.schema.columns.iter().enumerate() {
+                    let Some(recorded) = known.columns.get(&col.name) else { continue };
+                    if recorded.eq_ignore_ascii_case(&col.source_type) {
+                        continue;
+                    }
+                    let ty = SourceType::parse(recorded);
+                    // Only where the stream's type fits the recorded one: a widening (the
+                    // replica follows) or an incompatible change (the table stops) keeps its
+                    // values as they are. With a source_ddl the DDL's types always decide.
+                    let fits = match compare(&ty, &col.ty) {
+                        TypeChange::Fits => true,
+                        TypeChange::Widens => known.ddl,
+                        TypeChange::Incompatible => false,
+                    };
+                    if fits && crate::codec::text_values::needs_conform(&ty) {
+                        list.push((i, ty));
+                    }
+                }
+                let list = Arc::new(list);
+                known.conform.insert(ptr, (c.schema.clone(), list.clone()));
+                list
+            }
+        };
+        for (i, ty) in list.iter() {
+            let name = &c.schema.columns[*i].name;
+            let fix = |v: &mut Value| -> Result<(), String> {
+                let conformed = crate::codec::text_values::conform(ty, v)
+                    .map_err(|e| format!("column `{name}` (recorded as {}): {e}", known.columns[name]))?;
+                *v = conformed;
+                Ok(())
+            };
+            if let Some(row) = c.row.as_mut() {
+                fix(&mut row[*i])?;
+            }
+            if let Some(k) = c.key_names.iter().position(|k| k == name) {
+                fix(&mut c.key[k])?;
+            }
+        }
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::SqlSafeStr;
 
@@ -96,6 +96,30 @@ impl Warehouse {
             .execute(self.sql.render("staging_table", &t, &[])?, &[])
             .await
             .with_context(|| format!("creating staging table {} for `{name}`", t.staging))?;
+        Ok(())
+    }
+
+    /// Records the columns and key a table's `source_ddl` declares. Its types win over what the
+    /// stream showed; a key different from the one already recorded is an error.
+    pub async fn apply_ddl(&self, table: &str, ddl: &TableSchema) -> Result<()> {
+        let mut tx = self.pool.begin(self.sql.fixed("merge_begin")?).await?;
+        for c in &ddl.columns {
+            let args = [Bind::Text(table.into()), Bind::Text(c.name.clone()), Bind::Text(c.source_type.clone())];
+            tx.execute(self.sql.fixed("ddl_column")?, &args).await?;
+        }
+        if !ddl.key.is_empty() {
+            let key = serde_json::to_string(&ddl.key)?;
+            tx.execute(self.sql.fixed("set_key")?, &[Bind::Text(table.into()), Bind::Text(key)]).await?;
+        }
+        let recorded = self.schema_in(&mut tx, table).await?;
+        if let Some(r) = recorded.filter(|r| !ddl.key.is_empty() && r.key != ddl.key) {
+            bail!(
+                "table `{table}`: source_ddl declares the key {:?}, but the replica is keyed on {:?}",
+                ddl.key,
+                r.key
+            );
+        }
+        tx.commit().await.with_context(|| format!("recording the source_ddl of `{table}`"))?;
         Ok(())
     }
 

@@ -69,6 +69,31 @@ pub fn from_text(ty: &SourceType, s: &str, ctx: &ValueContext, binary_as_latin1:
     }
 }
 
+/// Whether values of a column recorded as `ty` are re-checked against it when the stream
+/// describes the column less precisely.
+pub fn needs_conform(ty: &SourceType) -> bool {
+    match &ty.kind {
+        Kind::Int { .. } | Kind::UInt64 => true,
+        Kind::Decimal { precision, .. } => precision.is_some(),
+        Kind::Text { length } => length.is_some() || ty.members.is_some(),
+        _ => false,
+    }
+}
+
+/// A decoded value checked against the column's recorded type (see [`needs_conform`]); an
+/// ENUM/SET index or bitmask becomes member names when the recorded type lists them.
+pub fn conform(ty: &SourceType, v: &Value) -> Result<Value, String> {
+    let Value::Text(s) = v else { return Ok(v.clone()) };
+    if ty.members.is_some() && (ty.is_enum || ty.is_set) {
+        return if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            members_to_names(ty, s)
+        } else {
+            Ok(v.clone())
+        };
+    }
+    from_text(ty, s, &ValueContext::default(), false)
+}
+
 fn short(s: &str) -> &str {
     match s.char_indices().nth(40) {
         Some((i, _)) => &s[..i],
