@@ -22,6 +22,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     #[serde(default)]
     pub warehouse: WarehouseConfig,
+    /// A Confluent-compatible Schema Registry (needed by `format = "avro"`).
+    pub schema_registry: Option<SchemaRegistryConfig>,
     #[serde(default)]
     pub defaults: Defaults,
     #[serde(default)]
@@ -80,6 +82,23 @@ impl WarehouseConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct SchemaRegistryConfig {
+    /// `https://registry.example:8081`
+    pub url: String,
+    /// Basic auth, as Confluent Cloud needs (API key and secret).
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Per request.
+    #[serde(default = "default_registry_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_registry_timeout_ms() -> u64 {
+    10_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Defaults {
     #[serde(default)]
     pub format: Format,
@@ -126,15 +145,24 @@ pub struct TableConfig {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
 pub enum Format {
+    /// TiCDC `protocol=canal-json`.
     #[default]
     #[serde(rename = "canal-json")]
     CanalJson,
+    /// TiCDC `protocol=avro`: Confluent wire format and a Schema Registry.
+    #[serde(rename = "avro")]
+    Avro,
+    /// Debezium's JSON envelope (TiCDC `protocol=debezium`, Debezium's own connectors).
+    #[serde(rename = "debezium")]
+    Debezium,
 }
 
 impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Format::CanalJson => f.write_str("canal-json"),
+            Format::Avro => f.write_str("avro"),
+            Format::Debezium => f.write_str("debezium"),
         }
     }
 }
@@ -222,6 +250,11 @@ impl Config {
             }
         }
         parse_offset(&self.defaults.source_timezone)?;
+        if self.schema_registry.is_none() {
+            if let Some(t) = self.tables()?.iter().find(|t| t.format == Format::Avro) {
+                bail!("table `{}` is format = \"avro\": configure [schema_registry] url = \"...\"", t.name);
+            }
+        }
         for t in self.tables()? {
             // Several tables on one topic must say which upstream table each one is.
             let shared = self.tables.iter().filter(|o| o.topic == t.topic).count() > 1;

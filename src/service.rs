@@ -27,7 +27,7 @@ pub async fn run(
     let wh = Warehouse::open(config.warehouse.url()).await?;
     info!(warehouse = %wh.url, tables = tables.len(), "tidemark starting");
     let ctx = ValueContext { source_offset_secs: config.source_offset_secs() };
-    let mut lander = Lander::new(wh.clone(), tables.clone(), ctx).await?;
+    let mut lander = Lander::new(wh.clone(), tables.clone(), ctx, config.schema_registry.as_ref()).await?;
     let consumer = source::consumer(&config.kafka, &lander.topics())?;
     // The schedules stop on shutdown and also when the consumer loop ends with an error;
     // either way a merge in flight finishes (never cancelled half-way).

@@ -19,7 +19,9 @@ use minijinja::Value as TmplValue;
 use tracing::{info, warn};
 
 use crate::change::{Change, Value};
-use crate::codec::{Decoded, Decoder, ValueContext};
+use crate::codec::debezium::Hints;
+use crate::codec::registry::Registry;
+use crate::codec::{Decoded, Decoder, KeyValue, ValueContext};
 use crate::config::{Format, OnError, Table};
 use crate::db::Pool;
 use crate::schema::{compare, RecordSchema, SourceType, TypeChange};
@@ -75,6 +77,15 @@ impl Router {
     /// The table of a change of upstream `db.table` read from `topic`.
     fn route(&self, topic: &str, db: &str, table: &str) -> Result<usize, String> {
         let c = self.candidates(topic);
+        // A tombstone names no table: it belongs to its topic's table.
+        if db.is_empty() && table.is_empty() {
+            return match c {
+                [only] => Ok(*only),
+                _ => {
+                    Err(format!("a record naming no table (a tombstone?) on topic {topic}, which feeds several tables"))
+                }
+            };
+        }
         if let [only] = c {
             match &self.tables[*only].source {
                 None => return Ok(*only),
@@ -196,6 +207,8 @@ struct Known {
     /// Per layout: its columns whose values must be conformed to a stricter recorded type
     /// (the layout is held so that its address cannot be reused by another).
     conform: HashMap<usize, (Arc<RecordSchema>, ConformList)>,
+    /// The recorded types, for records that carry none (Debezium without its schema part).
+    hints: Option<Arc<Hints>>,
     key: Option<Vec<String>>,
     verified: HashSet<usize>,
     /// Keeps verified layouts alive so their addresses are never reused.
@@ -218,7 +231,13 @@ const COPY_CHUNK: usize = 1 << 20;
 
 impl Lander {
     /// Registers every table (staging tables created) and loads what the warehouse knows.
-    pub async fn new(wh: Arc<Warehouse>, mut tables: Vec<Table>, ctx: ValueContext) -> Result<Lander> {
+    /// `registry`: the Schema Registry, when a table's format needs one (Avro).
+    pub async fn new(
+        wh: Arc<Warehouse>,
+        mut tables: Vec<Table>,
+        ctx: ValueContext,
+        registry: Option<&crate::config::SchemaRegistryConfig>,
+    ) -> Result<Lander> {
         let mut known = Vec::new();
         let mut staging = Vec::new();
         for t in &mut tables {
@@ -240,9 +259,12 @@ impl Lander {
             known.push(k);
             staging.push(TableCtx::bare(&t.name));
         }
+        let registry = registry.map(Registry::new).transpose()?.map(Arc::new);
         let mut decoders = HashMap::new();
         for t in &tables {
-            decoders.entry(t.format).or_insert_with(|| Decoder::new(t.format, ctx));
+            if let std::collections::hash_map::Entry::Vacant(e) = decoders.entry(t.format) {
+                e.insert(Decoder::new(t.format, ctx, registry.clone())?);
+            }
         }
         Ok(Lander { wh, router: Router::new(tables), decoders, known, staging })
     }
@@ -257,6 +279,14 @@ impl Lander {
 
     /// Lands a batch: all of it, or (on error) none of it.
     pub async fn land(&mut self, batch: &[RawRecord]) -> Result<LandReport> {
+        for (format, decoder) in self.decoders.iter_mut() {
+            let records: Vec<KeyValue> = batch
+                .iter()
+                .filter(|r| self.router.format(&r.topic) == *format)
+                .map(|r| (r.key.as_deref(), r.value.as_deref()))
+                .collect();
+            decoder.prefetch(records).await.with_context(|| format!("preparing to decode {format} records"))?;
+        }
         let prepared = self.prepare(batch)?;
         let mut report = match &self.wh.pool {
             Pool::Pg(_) => self.commit_pg(&prepared).await,
@@ -267,6 +297,7 @@ impl Lander {
         for ev in prepared.columns {
             let known = &mut self.known[ev.table];
             known.conform.clear();
+            known.hints = None;
             match ev.change {
                 ColumnChange::Added | ColumnChange::Widened => known.columns.insert(ev.name, ev.ty),
                 ColumnChange::Incompatible => known.pending.insert(ev.name, ev.ty),
@@ -329,8 +360,10 @@ impl Lander {
 
     fn prepare_one(&mut self, rec: &RawRecord, p: &mut Prepared) -> Result<(), (Option<usize>, String)> {
         let format = self.router.format(&rec.topic);
+        let hints = if format == Format::Debezium { self.hints(&rec.topic) } else { None };
         let decoder = self.decoders.get_mut(&format).ok_or((None, format!("no decoder for format {format}")))?;
-        let decoded = decoder.decode(rec.key.as_deref(), rec.value.as_deref()).map_err(|e| (None, e))?;
+        let decoded =
+            decoder.decode(rec.key.as_deref(), rec.value.as_deref(), hints.as_deref()).map_err(|e| (None, e))?;
         let events = match decoded {
             Decoded::Rows(events) => events,
             Decoded::Ddl { db, table, sql, commit_ts } => {
@@ -431,6 +464,24 @@ impl Lander {
         }
         p.layouts.push((ti, c.schema.clone()));
         Ok(())
+    }
+
+    /// The recorded column types of the (first) table on `topic`.
+    fn hints(&mut self, topic: &str) -> Option<Arc<Hints>> {
+        let ti = *self.router.candidates(topic).first()?;
+        let known = &mut self.known[ti];
+        if known.columns.is_empty() {
+            return None;
+        }
+        let columns = &known.columns;
+        Some(
+            known
+                .hints
+                .get_or_insert_with(|| {
+                    Arc::new(columns.iter().map(|(n, t)| (n.clone(), SourceType::parse(t))).collect())
+                })
+                .clone(),
+        )
     }
 
     /// Values are checked against the recorded column types where those are stricter than the

@@ -1,7 +1,13 @@
 //! Wire formats: one decoder per format turns a Kafka record into row events.
 
+pub mod avro;
 pub mod canal_json;
+pub mod debezium;
+pub mod numbers;
+pub mod registry;
 pub mod text_values;
+
+use std::sync::Arc;
 
 use crate::change::RowEvent;
 use crate::config::Format;
@@ -18,22 +24,61 @@ pub enum Decoded {
     Watermark { ts: u64 },
 }
 
+/// A Kafka record's key and value.
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
 /// A decoder for one format, with the state it keeps between records.
 pub enum Decoder {
     CanalJson(canal_json::CanalJsonDecoder),
+    Avro(avro::AvroDecoder),
+    Debezium(debezium::DebeziumDecoder),
 }
 
 impl Decoder {
-    pub fn new(format: Format, ctx: ValueContext) -> Decoder {
-        match format {
+    /// `registry`: needed by Avro (the config refuses Avro without one).
+    pub fn new(
+        format: Format,
+        ctx: ValueContext,
+        registry: Option<Arc<registry::Registry>>,
+    ) -> anyhow::Result<Decoder> {
+        Ok(match format {
             Format::CanalJson => Decoder::CanalJson(canal_json::CanalJsonDecoder::new(ctx)),
-        }
+            Format::Debezium => Decoder::Debezium(debezium::DebeziumDecoder::new(ctx)),
+            Format::Avro => Decoder::Avro(avro::AvroDecoder::new(
+                ctx,
+                registry.ok_or_else(|| anyhow::anyhow!("format = \"avro\" needs a [schema_registry]"))?,
+            )),
+        })
     }
 
-    /// Decodes one record; the error text goes to the dead-letter table.
-    pub fn decode(&mut self, _key: Option<&[u8]>, value: Option<&[u8]>) -> Result<Decoded, String> {
+    /// Fetches what decoding `records` needs from elsewhere (Avro writer schemas). An error
+    /// means "try the batch again later", never "this record is bad".
+    pub async fn prefetch(&mut self, records: Vec<KeyValue<'_>>) -> anyhow::Result<()> {
+        if let Decoder::Avro(d) = self {
+            let ids: Vec<u32> = records
+                .into_iter()
+                .flat_map(|(k, v)| [k, v])
+                .flatten()
+                .filter_map(|b| avro::frame(b).ok().map(|(id, _)| id))
+                .collect();
+            d.prefetch(ids).await?;
+        }
+        Ok(())
+    }
+
+    /// Decodes one record; the error text goes to the dead-letter table. `hints`: the table's
+    /// recorded column types, for formats whose records may not carry them (Debezium without
+    /// its schema part).
+    pub fn decode(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        hints: Option<&debezium::Hints>,
+    ) -> Result<Decoded, String> {
         match self {
             Decoder::CanalJson(d) => d.decode(value.unwrap_or_default()),
+            Decoder::Avro(d) => d.decode(key, value),
+            Decoder::Debezium(d) => d.decode(key, value, hints),
         }
     }
 }

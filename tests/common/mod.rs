@@ -77,7 +77,9 @@ pub fn config(url: &str, tables: &[(&str, &str)]) -> Config {
 }
 
 pub async fn lander(wh: &Arc<Warehouse>, cfg: &Config) -> Lander {
-    Lander::new(wh.clone(), cfg.tables().expect("tables"), ValueContext::default()).await.expect("lander")
+    Lander::new(wh.clone(), cfg.tables().expect("tables"), ValueContext::default(), cfg.schema_registry.as_ref())
+        .await
+        .expect("lander")
 }
 
 /// A canal-json DML message as TiCDC writes it (with `enable-tidb-extension=true`).
