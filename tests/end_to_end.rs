@@ -127,3 +127,118 @@ async fn end_to_end(url: &str) {
     assert_eq!(count(&wh, "_tidemark_stage_item").await, 0);
 }
 both!(end_to_end);
+
+/// An Avro topic through a Schema Registry: inserts, updates, deletes as tombstones, and a
+/// column added mid-stream (a new schema id) while the service runs.
+async fn avro_end_to_end(url: &str) {
+    use apache_avro::types::Value as Avro;
+    let registry = common::registry::RegistryServer::start(None).await;
+    let topic = "tidb_test_people";
+    let key_schema = r#"{"type":"record","name":"people","namespace":"default.test","fields":[{"name":"id","type":{"type":"int","connect.parameters":{"tidb_type":"INT"}}}]}"#;
+    let value_schema = |extra: bool| {
+        format!(
+            r#"{{"type":"record","name":"people","namespace":"default.test","fields":[{{"name":"id","type":{{"type":"int","connect.parameters":{{"tidb_type":"INT"}}}}}},{{"default":null,"name":"name","type":["null",{{"type":"string","connect.parameters":{{"tidb_type":"TEXT"}}}}]}}{}, {{"default":"","name":"_tidb_op","type":"string"}},{{"default":0,"name":"_tidb_commit_ts","type":"long"}},{{"default":0,"name":"_tidb_commit_physical_time","type":"long"}}]}}"#,
+            if extra {
+                r#",{"default":null,"name":"age","type":["null",{"type":"int","connect.parameters":{"tidb_type":"INT"}}]}"#
+            } else {
+                ""
+            }
+        )
+    };
+    let kid = registry.register(&format!("{topic}-key"), key_schema, None).await;
+    let vids = [
+        registry.register(&format!("{topic}-value"), &value_schema(false), None).await,
+        registry.register(&format!("{topic}-value"), &value_schema(true), None).await,
+    ];
+    let enc = |schema: &str, v: Avro, id: u32| {
+        let s = apache_avro::Schema::parse_str(schema).unwrap();
+        let mut out = vec![0];
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend(
+            apache_avro::writer::datum::GenericDatumWriter::builder(&s).build().unwrap().write_value_to_vec(v).unwrap(),
+        );
+        out
+    };
+
+    let mock = MockCluster::new(1).expect("mock cluster");
+    mock.create_topic(topic, 2, 1).expect("topic");
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        ClientConfig::new().set("bootstrap.servers", mock.bootstrap_servers()).create().expect("producer");
+    let mut produced = [0i64; 2];
+    let mut model: BTreeMap<i32, (String, Option<i32>)> = BTreeMap::new();
+    let mut send = |id: i32, value: Option<Vec<u8>>| {
+        let key = enc(key_schema, Avro::Record(vec![("id".into(), Avro::Int(id))]), kid);
+        let p = id.rem_euclid(2);
+        let mut r = BaseRecord::to(topic).partition(p).key(&key);
+        if let Some(v) = &value {
+            r = r.payload(v);
+        }
+        producer.send::<Vec<u8>, Vec<u8>>(r).map_err(|(e, _)| e).expect("enqueue");
+        produced[p as usize] += 1;
+    };
+    let upsert = |id: i32, name: &str, age: Option<i32>, op: &str, ts: u64| {
+        let mut f = vec![
+            ("id".to_string(), Avro::Int(id)),
+            ("name".into(), Avro::Union(1, Box::new(Avro::String(name.into())))),
+        ];
+        if let Some(a) = age {
+            f.push(("age".into(), Avro::Union(1, Box::new(Avro::Int(a)))));
+        }
+        f.push(("_tidb_op".into(), Avro::String(op.into())));
+        f.push(("_tidb_commit_ts".into(), Avro::Long(ts as i64)));
+        f.push(("_tidb_commit_physical_time".into(), Avro::Long((ts >> 18) as i64)));
+        let (schema, id_) = if age.is_some() { (value_schema(true), vids[1]) } else { (value_schema(false), vids[0]) };
+        enc(&schema, Avro::Record(f), id_)
+    };
+    let mut ts = 0u64;
+    for i in 0..600i32 {
+        ts += 1;
+        let id = i % 97;
+        // The upstream table gains `age` half way.
+        let age = (i >= 300).then_some(i % 80);
+        match (i % 7, model.contains_key(&id)) {
+            (0, true) => {
+                send(id, None);
+                model.remove(&id);
+            }
+            (_, exists) => {
+                send(id, Some(upsert(id, &format!("n{i}"), age, if exists { "u" } else { "c" }, tso(ts))));
+                model.insert(id, (format!("n{i}"), age));
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+
+    let config = Config::parse(&format!(
+        "[kafka]\nbootstrap_servers = {:?}\ngroup_id = \"e2e-avro\"\nbatch_linger_ms = 50\nbatch_records = 100\n\
+         [warehouse]\nurl = {url:?}\n[schema_registry]\nurl = {:?}\n[defaults]\nformat = \"avro\"\nschedule = \"* * * * * *\"\n\
+         [[tables]]\nname = \"people\"\ntopic = \"{topic}\"\n",
+        mock.bootstrap_servers(),
+        registry.url
+    ))
+    .expect("config");
+    let (stop, stopped) = watch::channel(false);
+    let service = tokio::spawn(async move { tidemark::service::run(&config, stopped, None).await });
+    let wh = Warehouse::open(url).await.unwrap();
+    let started = Instant::now();
+    loop {
+        let offsets = wh.offsets().await.unwrap();
+        if (0..2).all(|p| offsets.get(&(topic.to_string(), p)) == Some(&produced[p as usize])) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "not caught up: {offsets:?} vs {produced:?}");
+        assert!(!service.is_finished(), "the service stopped early: {:?}", service.await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    let stats = service.await.unwrap().expect("service");
+    assert_eq!(stats.dead_letters, 0);
+    if let MergeOutcome::Merged(_) = merge(&wh, "people", true).await.unwrap() {}
+    let got = rows(&wh, "people", "CAST(id AS TEXT), name, CAST(age AS TEXT)", "\"people\".id").await;
+    let want: Vec<Vec<Option<String>>> = model
+        .iter()
+        .map(|(id, (n, a))| vec![Some(id.to_string()), Some(n.clone()), a.map(|a| a.to_string())])
+        .collect();
+    assert_eq!(got, want);
+}
+both!(avro_end_to_end);

@@ -2,6 +2,8 @@
 //! test) and canal-json messages shaped exactly as TiCDC writes them.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 

@@ -1,0 +1,359 @@
+//! TiCDC Avro through a Schema Registry (a real HTTP server speaking its API), on PostgreSQL
+//! and SQLite: every type round-trips exactly, tombstones delete, a column added upstream
+//! (a new schema id) reaches the replica, and bad input or a missing registry is handled.
+
+mod common;
+
+use apache_avro::types::Value as Avro;
+use apache_avro::Schema;
+use common::registry::RegistryServer;
+use common::*;
+use num_bigint::BigInt;
+use tidemark::config::Config;
+use tidemark::dialect::Dialect;
+use tidemark::merge::{merge, MergeOutcome};
+use tidemark::staging::Lander;
+use tidemark::warehouse::Warehouse;
+
+const TOPIC: &str = "tidb_test_types";
+
+fn ty(avro: &str, tidb: &str) -> String {
+    format!(r#"{{"type":"{avro}","connect.parameters":{{"tidb_type":"{tidb}"}}}}"#)
+}
+
+/// A nullable field, TiCDC style: `["null", T]`, or `[T, "null"]` when the column has a
+/// non-null default.
+fn nullable(name: &str, t: &str, null_first: bool) -> String {
+    if null_first {
+        format!(r#"{{"default":null,"name":"{name}","type":["null",{t}]}}"#)
+    } else {
+        format!(r#"{{"default":"0","name":"{name}","type":[{t},"null"]}}"#)
+    }
+}
+
+fn record(fields: &[String]) -> String {
+    format!(r#"{{"type":"record","name":"types","namespace":"default.test","fields":[{}]}}"#, fields.join(","))
+}
+
+fn key_schema() -> String {
+    record(&[format!(r#"{{"name":"id","type":{}}}"#, ty("long", "BIGINT UNSIGNED"))])
+}
+
+fn ext_fields() -> Vec<String> {
+    vec![
+        r#"{"default":"","name":"_tidb_op","type":"string"}"#.to_string(),
+        r#"{"default":0,"name":"_tidb_commit_ts","type":"long"}"#.to_string(),
+        r#"{"default":0,"name":"_tidb_commit_physical_time","type":"long"}"#.to_string(),
+    ]
+}
+
+fn value_schema() -> String {
+    let mut f = vec![
+        format!(r#"{{"name":"id","type":{}}}"#, ty("long", "BIGINT UNSIGNED")),
+        nullable("i", &ty("int", "INT"), true),
+        nullable("iu", &ty("long", "INT UNSIGNED"), true),
+        nullable(
+            "d",
+            r#"{"type":"bytes","connect.parameters":{"tidb_type":"DECIMAL"},"logicalType":"decimal","precision":65,"scale":30}"#,
+            true,
+        ),
+        nullable("ds", &ty("string", "DECIMAL"), false),
+        nullable("f", &ty("float", "FLOAT"), true),
+        nullable("g", &ty("double", "DOUBLE"), true),
+        nullable("t", &ty("string", "TEXT"), true),
+        nullable("n", &ty("string", "TEXT"), true),
+        nullable("b", &ty("bytes", "BLOB"), true),
+        nullable("dte", &ty("string", "DATE"), true),
+        nullable("dtt", &ty("string", "DATETIME"), true),
+        nullable("ts", &ty("string", "TIMESTAMP"), true),
+        nullable("tm", &ty("string", "TIME"), true),
+        nullable("y", &ty("int", "YEAR"), true),
+        nullable("bt", r#"{"type":"bytes","connect.parameters":{"tidb_type":"BIT","length":"12"}}"#, true),
+        nullable("e", r#"{"type":"string","connect.parameters":{"tidb_type":"ENUM","allowed":"a,b,c"}}"#, true),
+        nullable("st", r#"{"type":"string","connect.parameters":{"tidb_type":"SET","allowed":"a,b,c"}}"#, true),
+        nullable("j", &ty("string", "JSON"), true),
+    ];
+    f.extend(ext_fields());
+    record(&f)
+}
+
+fn encode(schema: &str, v: Avro) -> Vec<u8> {
+    let s = Schema::parse_str(schema).expect("schema");
+    apache_avro::writer::datum::GenericDatumWriter::builder(&s)
+        .build()
+        .expect("writer")
+        .write_value_to_vec(v)
+        .expect("encode")
+}
+
+fn framed(id: u32, body: Vec<u8>) -> Vec<u8> {
+    let mut out = vec![0];
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend(body);
+    out
+}
+
+/// The Avro decimal bytes of `text` at `scale`.
+fn decimal(text: &str, scale: usize) -> Avro {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = format!("{int}{frac:0<scale$}");
+    let n = BigInt::parse_bytes(digits.as_bytes(), 10).expect("digits");
+    Avro::Decimal(apache_avro::Decimal::from(n.to_signed_bytes_be()))
+}
+
+fn some(v: Avro) -> Avro {
+    Avro::Union(1, Box::new(v))
+}
+fn none() -> Avro {
+    Avro::Union(0, Box::new(Avro::Null))
+}
+fn s_(v: &str) -> Avro {
+    some(Avro::String(v.into()))
+}
+
+fn ext(op: &str, ts: u64) -> Vec<(String, Avro)> {
+    vec![
+        ("_tidb_op".into(), Avro::String(op.into())),
+        ("_tidb_commit_ts".into(), Avro::Long(ts as i64)),
+        ("_tidb_commit_physical_time".into(), Avro::Long((ts >> 18) as i64)),
+    ]
+}
+
+const DECIMAL: &str = "-12345678901234567890123456789012345.123456789012345678901234567890";
+
+async fn setup(
+    url: &str,
+    registry: &RegistryServer,
+    auth: Option<(&str, &str)>,
+) -> (std::sync::Arc<Warehouse>, Lander, Config) {
+    let auth_toml = auth.map(|(u, p)| format!("username = {u:?}\npassword = {p:?}\n")).unwrap_or_default();
+    let cfg = Config::parse(&format!(
+        "[warehouse]\nurl = {url:?}\n[schema_registry]\nurl = {:?}\n{auth_toml}[defaults]\nformat = \"avro\"\n\
+         [[tables]]\nname = \"types\"\ntopic = \"{TOPIC}\"\n",
+        registry.url
+    ))
+    .unwrap();
+    let wh = Warehouse::open(url).await.unwrap();
+    let l = lander(&wh, &cfg).await;
+    (wh, l, cfg)
+}
+
+async fn every_type_round_trips(url: &str) {
+    let registry = RegistryServer::start(None).await;
+    let (wh, mut l, _) = setup(url, &registry, None).await;
+    let kid = registry.register(&format!("{TOPIC}-key"), &key_schema(), None).await;
+    let vid = registry.register(&format!("{TOPIC}-value"), &value_schema(), None).await;
+    let all_bytes: Vec<u8> = (0u8..=255).collect();
+    let key = framed(kid, encode(&key_schema(), Avro::Record(vec![("id".into(), Avro::Long(-1))])));
+    let mut fields = vec![
+        ("id".to_string(), Avro::Long(-1)), // BIGINT UNSIGNED max, wrapped negative by TiCDC
+        ("i".into(), some(Avro::Int(-2147483648))),
+        ("iu".into(), some(Avro::Long(4294967295))),
+        ("d".into(), some(decimal(DECIMAL, 30))),
+        ("ds".into(), Avro::Union(0, Box::new(Avro::String("123.4560".into())))), // [T, "null"]
+        ("f".into(), some(Avro::Float(1.25))),
+        ("g".into(), some(Avro::Double(0.30000000000000004))),
+        ("t".into(), s_("")),
+        ("n".into(), none()),
+        ("b".into(), some(Avro::Bytes(all_bytes.clone()))),
+        ("dte".into(), s_("2024-02-29")),
+        ("dtt".into(), s_("2024-03-01 07:30:00.123456")),
+        ("ts".into(), s_("2024-03-01 07:30:00.654321")),
+        ("tm".into(), s_("-838:59:59")),
+        ("y".into(), some(Avro::Int(2155))),
+        ("bt".into(), some(Avro::Bytes(vec![0x0f, 0xff]))),
+        ("e".into(), s_("b")),
+        ("st".into(), s_("a,c")),
+        ("j".into(), s_(r#"{"a": [1, 2.5, "x"]}"#)),
+    ];
+    fields.extend(ext("c", tso(1)));
+    let value = framed(vid, encode(&value_schema(), Avro::Record(fields)));
+    let rec = tidemark::staging::RawRecord {
+        topic: TOPIC.into(),
+        partition: 0,
+        offset: 0,
+        key: Some(key),
+        value: Some(value),
+    };
+    let rep = l.land(&[rec]).await.unwrap();
+    assert_eq!((rep.staged.get("types"), rep.dead_letters), (Some(&1), 0));
+    assert!(matches!(merge(&wh, "types", true).await.unwrap(), MergeOutcome::Merged(_)));
+
+    let select = match wh.dialect() {
+        Dialect::Postgres => {
+            "CAST(id AS TEXT), CAST(i AS TEXT), CAST(iu AS TEXT), CAST(d AS TEXT), CAST(ds AS TEXT), CAST(f AS TEXT), \
+             CAST(g AS TEXT), t, n, encode(b, 'hex'), CAST(dte AS TEXT), CAST(dtt AS TEXT), \
+             to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), CAST(tm AS TEXT), CAST(y AS TEXT), \
+             encode(bt, 'hex'), e, st, CAST(j AS TEXT)"
+        }
+        Dialect::Sqlite => "id, i, iu, d, ds, f, g, t, n, lower(hex(b)), dte, dtt, ts, tm, y, lower(hex(bt)), e, st, j",
+    };
+    let hex: String = all_bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let want = vec![
+        s("18446744073709551615"),
+        s("-2147483648"),
+        s("4294967295"),
+        s(DECIMAL),
+        s("123.4560"),
+        s("1.25"),
+        s("0.30000000000000004"),
+        s(""),
+        None,
+        Some(hex),
+        s("2024-02-29"),
+        s("2024-03-01 07:30:00.123456"),
+        s("2024-03-01 07:30:00.654321"),
+        s("-838:59:59"),
+        s("2155"),
+        s("0fff"),
+        s("b"),
+        s("a,c"),
+        s(r#"{"a": [1, 2.5, "x"]}"#),
+    ];
+    assert_eq!(rows(&wh, "types", select, "1").await, vec![want]);
+    // The _tidb_* extension fields are metadata, never columns.
+    let cols = wh.schema("types").await.unwrap().unwrap().columns;
+    assert!(cols.iter().all(|c| !c.name.starts_with("_tidb")), "{cols:?}");
+}
+both!(every_type_round_trips);
+
+fn item_schema(extra: bool) -> String {
+    let mut f = vec![
+        format!(r#"{{"name":"id","type":{}}}"#, ty("long", "BIGINT UNSIGNED")),
+        nullable("name", &ty("string", "TEXT"), true),
+    ];
+    if extra {
+        f.push(nullable("color", &ty("string", "TEXT"), true));
+    }
+    f.extend(ext_fields());
+    record(&f)
+}
+
+struct Producer {
+    kid: u32,
+    vid: u32,
+    vid2: u32,
+    offset: i64,
+}
+
+impl Producer {
+    async fn new(registry: &RegistryServer, auth: Option<(&str, &str)>) -> Producer {
+        Producer {
+            kid: registry.register(&format!("{TOPIC}-key"), &key_schema(), auth).await,
+            vid: registry.register(&format!("{TOPIC}-value"), &item_schema(false), auth).await,
+            vid2: registry.register(&format!("{TOPIC}-value"), &item_schema(true), auth).await,
+            offset: 0,
+        }
+    }
+
+    fn key(&self, id: i64) -> Vec<u8> {
+        framed(self.kid, encode(&key_schema(), Avro::Record(vec![("id".into(), Avro::Long(id))])))
+    }
+
+    fn record(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> tidemark::staging::RawRecord {
+        self.offset += 1;
+        tidemark::staging::RawRecord {
+            topic: TOPIC.into(),
+            partition: 0,
+            offset: self.offset - 1,
+            key: Some(key),
+            value,
+        }
+    }
+
+    fn upsert(&mut self, id: i64, name: &str, color: Option<&str>, op: &str, ts: u64) -> tidemark::staging::RawRecord {
+        let mut f = vec![("id".to_string(), Avro::Long(id)), ("name".into(), s_(name))];
+        let (schema, vid) = match color {
+            Some(c) => {
+                f.push(("color".into(), s_(c)));
+                (item_schema(true), self.vid2)
+            }
+            None => (item_schema(false), self.vid),
+        };
+        f.extend(ext(op, ts));
+        let v = framed(vid, encode(&schema, Avro::Record(f)));
+        let k = self.key(id);
+        self.record(k, Some(v))
+    }
+
+    fn tombstone(&mut self, id: i64) -> tidemark::staging::RawRecord {
+        let k = self.key(id);
+        self.record(k, None)
+    }
+}
+
+async fn updates_tombstones_and_a_new_column(url: &str) {
+    let registry = RegistryServer::start(None).await;
+    let (wh, mut l, _) = setup(url, &registry, None).await;
+    let mut p = Producer::new(&registry, None).await;
+    let batch = vec![
+        p.upsert(1, "a", None, "c", tso(1)),
+        p.upsert(2, "b", None, "c", tso(2)),
+        p.upsert(1, "a2", None, "u", tso(3)),
+        p.tombstone(2), // no commit ts: ordered after the insert before it
+        p.tombstone(9), // a key the replica never had
+    ];
+    l.land(&batch).await.unwrap();
+    assert!(matches!(merge(&wh, "types", true).await.unwrap(), MergeOutcome::Merged(_)));
+    let got = rows(&wh, "types", "CAST(id AS TEXT), name", "\"types\".id").await;
+    assert_eq!(got, vec![vec![s("1"), s("a2")]]);
+    // ALTER TABLE ADD COLUMN color upstream: a new schema id, no restart.
+    let batch = vec![p.upsert(3, "c", Some("red"), "c", tso(4)), p.upsert(1, "a3", Some("blue"), "u", tso(5))];
+    l.land(&batch).await.unwrap();
+    let m = match merge(&wh, "types", true).await.unwrap() {
+        MergeOutcome::Merged(m) => m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(m.columns_added, vec!["color".to_string()]);
+    let got = rows(&wh, "types", "CAST(id AS TEXT), name, color", "\"types\".id").await;
+    assert_eq!(got, vec![vec![s("1"), s("a3"), s("blue")], vec![s("3"), s("c"), s("red")]]);
+    assert_eq!(registry.gets(), 3, "each schema id is fetched once");
+}
+both!(updates_tombstones_and_a_new_column);
+
+async fn bad_records_and_a_missing_registry(url: &str) {
+    let registry = RegistryServer::start(None).await;
+    let (wh, mut l, _) = setup(url, &registry, None).await;
+    let mut p = Producer::new(&registry, None).await;
+    let good = p.upsert(1, "a", None, "c", tso(1));
+    let mut wrong_magic = p.upsert(2, "b", None, "c", tso(2));
+    wrong_magic.value.as_mut().unwrap()[0] = 7;
+    let mut unknown_id = p.upsert(3, "c", None, "c", tso(3));
+    unknown_id.value.as_mut().unwrap()[1..5].copy_from_slice(&999u32.to_be_bytes());
+    let mut truncated = p.upsert(4, "d", None, "c", tso(4));
+    truncated.value.as_mut().unwrap().truncate(8);
+    let rep = l.land(&[good, wrong_magic, unknown_id, truncated]).await.unwrap();
+    assert_eq!((rep.staged.get("types"), rep.dead_letters), (Some(&1), 3));
+    let dead = rows(&wh, "_tidemark_dead_letters", "CAST(kafka_offset AS TEXT), error", "id").await;
+    assert!(dead[0][1].as_deref().unwrap().contains("magic byte 0x07"), "{dead:?}");
+    assert!(dead[1][1].as_deref().unwrap().contains("schema id 999 is not in the schema registry"), "{dead:?}");
+    assert!(dead[2][1].as_deref().unwrap().contains("undecodable Avro"), "{dead:?}");
+
+    // The registry is down: the batch fails as a whole (nothing lands, nothing is committed)
+    // and lands once it is back.
+    let fresh = RegistryServer::start(None).await;
+    let (_, mut l2, _) = setup(url, &fresh, None).await;
+    let mut p2 = Producer::new(&fresh, None).await;
+    p2.offset = 100;
+    let batch = vec![p2.upsert(5, "e", None, "c", tso(5))];
+    fresh.set_down(true);
+    let err = l2.land(&batch).await.unwrap_err();
+    assert!(format!("{err:#}").contains("503"), "{err:#}");
+    assert_eq!(count(&wh, "_tidemark_stage_types").await, 1, "nothing landed");
+    fresh.set_down(false);
+    assert_eq!(l2.land(&batch).await.unwrap().staged.get("types"), Some(&1));
+}
+both!(bad_records_and_a_missing_registry);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_basic_auth() {
+    let db = TestDb::sqlite();
+    let registry = RegistryServer::start(Some(("key", "s3cret"))).await;
+    let mut p = Producer::new(&registry, Some(("key", "s3cret"))).await;
+    let (_, mut wrong, _) = setup(&db.url, &registry, Some(("key", "nope"))).await;
+    let err = wrong.land(&[p.upsert(1, "a", None, "c", tso(1))]).await.unwrap_err();
+    assert!(format!("{err:#}").contains("refused the credentials"), "{err:#}");
+    assert!(!format!("{err:#}").contains("nope"), "the password never appears in errors");
+    let (_, mut right, _) = setup(&db.url, &registry, Some(("key", "s3cret"))).await;
+    assert_eq!(right.land(&[p.upsert(1, "a", None, "c", tso(1))]).await.unwrap().staged.get("types"), Some(&1));
+}

@@ -1,0 +1,168 @@
+//! Debezium envelopes on PostgreSQL and SQLite: the PostgreSQL connector of the StarRocks seed
+//! (with its schema part, deletes followed by tombstones), and TiCDC's Debezium output without
+//! a schema part, typed by the table's source_ddl.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use tidemark::config::Config;
+use tidemark::merge::{merge, MergeOutcome};
+use tidemark::staging::RawRecord;
+use tidemark::warehouse::Warehouse;
+
+const TOPIC: &str = "test.public.customers";
+
+fn customer_schema() -> serde_json::Value {
+    let row = json!({"type":"struct","optional":true,"name":"test.public.customers.Value","fields":[
+        {"type":"int32","optional":false,"field":"id"},
+        {"type":"string","optional":true,"field":"first_name"},
+        {"type":"string","optional":true,"field":"last_name"},
+        {"type":"string","optional":true,"field":"email"}]});
+    let mut before = row.clone();
+    before["field"] = json!("before");
+    let mut after = row;
+    after["field"] = json!("after");
+    json!({"type":"struct","name":"test.public.customers.Envelope","optional":false,"fields":[before, after,
+        {"type":"struct","optional":false,"name":"io.debezium.connector.postgresql.Source","field":"source","fields":[
+            {"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":false,"field":"schema"},
+            {"type":"string","optional":false,"field":"table"},{"type":"int64","optional":true,"field":"lsn"}]},
+        {"type":"string","optional":false,"field":"op"}]})
+}
+
+fn pg_key(id: i64) -> Vec<u8> {
+    serde_json::to_vec(&json!({"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],
+        "optional":false,"name":"test.public.customers.Key"},"payload":{"id":id}}))
+    .unwrap()
+}
+
+fn pg_event(op: &str, before: serde_json::Value, after: serde_json::Value, lsn: u64) -> Vec<u8> {
+    serde_json::to_vec(&json!({"schema": customer_schema(), "payload": {"before": before, "after": after,
+        "source": {"version":"2.5.3.Final","connector":"postgresql","name":"test","ts_ms":1714283798721i64,"snapshot":"false",
+                   "db":"postgres","schema":"public","table":"customers","txId":756,"lsn":lsn,"xmin":null},
+        "op": op, "ts_ms": 1714283798790u64, "transaction": null}}))
+    .unwrap()
+}
+
+fn customer(id: i64, name: &str) -> serde_json::Value {
+    json!({"id": id, "first_name": name, "last_name": "x", "email": format!("{name}@example.com")})
+}
+
+fn key_only(id: i64) -> serde_json::Value {
+    json!({"id": id, "first_name": null, "last_name": null, "email": null})
+}
+
+fn rec(offset: i64, key: Vec<u8>, value: Option<Vec<u8>>) -> RawRecord {
+    RawRecord { topic: TOPIC.into(), partition: 0, offset, key: Some(key), value }
+}
+
+async fn postgres_connector_records(url: &str) {
+    let cfg = Config::parse(&format!(
+        "[warehouse]\nurl = {url:?}\n[defaults]\nformat = \"debezium\"\n[[tables]]\nname = \"customers\"\ntopic = \"{TOPIC}\"\n"
+    ))
+    .unwrap();
+    let wh = Warehouse::open(url).await.unwrap();
+    let mut l = lander(&wh, &cfg).await;
+    let n = serde_json::Value::Null;
+    let batch = vec![
+        rec(0, pg_key(1), Some(pg_event("c", n.clone(), customer(1, "a"), 100))),
+        rec(1, pg_key(2), Some(pg_event("c", n.clone(), customer(2, "b"), 101))),
+        rec(2, pg_key(2), Some(pg_event("u", n.clone(), customer(2, "b2"), 102))),
+        // DELETE with REPLICA IDENTITY DEFAULT, then the tombstone (no lsn: ordered after it).
+        rec(3, pg_key(1), Some(pg_event("d", key_only(1), n.clone(), 103))),
+        rec(4, pg_key(1), None),
+        // A primary-key change: delete + tombstone of the old key, create of the new one.
+        rec(5, pg_key(2), Some(pg_event("d", key_only(2), n.clone(), 104))),
+        rec(6, pg_key(2), None),
+        rec(7, pg_key(3), Some(pg_event("c", n.clone(), customer(3, "b2"), 104))),
+        // A snapshot read (op r) of another row.
+        rec(8, pg_key(4), Some(pg_event("r", n.clone(), customer(4, "d"), 90))),
+    ];
+    let rep = l.land(&batch).await.unwrap();
+    assert_eq!(rep.dead_letters, 0);
+    assert!(matches!(merge(&wh, "customers", true).await.unwrap(), MergeOutcome::Merged(_)));
+    let got = rows(&wh, "customers", "CAST(id AS TEXT), first_name, email", "\"customers\".id").await;
+    assert_eq!(got, vec![vec![s("3"), s("b2"), s("b2@example.com")], vec![s("4"), s("d"), s("d@example.com")]]);
+    // The order key is the LSN; freshness uses the source's ts_ms.
+    let ms = rows(&wh, "_tidemark_merges", "CAST(oldest_commit_ms AS TEXT)", "id").await;
+    assert_eq!(ms, vec![vec![s("1714283798721")]]);
+}
+both!(postgres_connector_records);
+
+/// TiCDC `protocol=debezium` with `debezium-disable-schema=true`: values encoded as TiCDC does
+/// (dates as epoch days, DATETIME(6) as epoch µs, TIMESTAMP as UTC ISO, TIME as µs, BIGINT
+/// UNSIGNED wrapped negative), their types from source_ddl.
+async fn ticdc_without_schema_typed_by_ddl(url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.sql"),
+        "CREATE TABLE t (id bigint unsigned NOT NULL, d date, dt datetime(6), ts timestamp(6) NULL, tm time, \
+         price double, name varchar(10), PRIMARY KEY (id))",
+    )
+    .unwrap();
+    let path = dir.path().join("tidemark.toml");
+    std::fs::write(
+        &path,
+        format!("[warehouse]\nurl = {url:?}\n[[tables]]\nname = \"t\"\ntopic = \"tidb_test_t\"\nformat = \"debezium\"\nsource_ddl = \"t.sql\"\n"),
+    )
+    .unwrap();
+    let cfg = Config::load(&path, false).unwrap();
+    let wh = Warehouse::open(url).await.unwrap();
+    let mut l = lander(&wh, &cfg).await;
+    let ev = |op: &str, after: serde_json::Value, before: serde_json::Value, ts: u64| {
+        serde_json::to_vec(&json!({"payload": {"before": before, "after": after, "op": op,
+            "source": {"connector":"TiCDC","db":"test","table":"t","commit_ts": ts, "ts_ms": 0}, "ts_ms": 1, "transaction": null}}))
+        .unwrap()
+    };
+    let row = json!({"id": -1, "d": 19691, "dt": 1701347696123456i64, "ts": "2023-11-30T12:34:56.654321Z",
+                     "tm": -3020399000000i64, "price": 12.5, "name": "café"});
+    let row2 = json!({"id": 7, "d": null, "dt": null, "ts": null, "tm": 0, "price": 1, "name": ""});
+    let batch = vec![
+        RawRecord {
+            topic: "tidb_test_t".into(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            value: Some(ev("c", row, json!(null), tso(1))),
+        },
+        RawRecord {
+            topic: "tidb_test_t".into(),
+            partition: 0,
+            offset: 1,
+            key: None,
+            value: Some(ev("c", row2.clone(), json!(null), tso(2))),
+        },
+        RawRecord {
+            topic: "tidb_test_t".into(),
+            partition: 0,
+            offset: 2,
+            key: None,
+            value: Some(ev("d", json!(null), row2, tso(3))),
+        },
+    ];
+    let rep = l.land(&batch).await.unwrap();
+    assert_eq!(rep.dead_letters, 0);
+    assert!(matches!(merge(&wh, "t", true).await.unwrap(), MergeOutcome::Merged(_)));
+    let select = match wh.dialect() {
+        tidemark::dialect::Dialect::Postgres => {
+            "CAST(id AS TEXT), CAST(d AS TEXT), CAST(dt AS TEXT), to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), \
+             CAST(tm AS TEXT), CAST(price AS TEXT), name"
+        }
+        tidemark::dialect::Dialect::Sqlite => "id, d, dt, ts, tm, price, name",
+    };
+    let got = rows(&wh, "t", select, "1").await;
+    let want_tm = if wh.dialect() == tidemark::dialect::Dialect::Postgres { "-838:59:59" } else { "-838:59:59.000000" };
+    assert_eq!(
+        got,
+        vec![vec![
+            s("18446744073709551615"),
+            s("2023-11-30"),
+            s("2023-11-30 12:34:56.123456"),
+            s("2023-11-30 12:34:56.654321"),
+            s(want_tm),
+            s("12.5"),
+            s("café")
+        ]]
+    );
+}
+both!(ticdc_without_schema_typed_by_ddl);
