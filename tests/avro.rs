@@ -175,8 +175,28 @@ async fn every_type_round_trips(url: &str) {
         key: Some(key),
         value: Some(value),
     };
-    let rep = l.land(&[rec]).await.unwrap();
-    assert_eq!((rep.staged.get("types"), rep.dead_letters), (Some(&1), 0));
+    // The other extreme: DECIMAL(65,30)'s largest value, everything else NULL.
+    let max = format!("{}.{}", "9".repeat(35), "9".repeat(30));
+    let mut nulls: Vec<(String, Avro)> = vec![("id".to_string(), Avro::Long(0))];
+    for name in ["i", "iu"] {
+        nulls.push((name.into(), none()));
+    }
+    nulls.push(("d".into(), some(decimal(&max, 30))));
+    nulls.push(("ds".into(), Avro::Union(1, Box::new(Avro::Null))));
+    for name in ["f", "g", "t", "n", "b", "dte", "dtt", "ts", "tm", "y", "bt", "e", "st", "j"] {
+        nulls.push((name.into(), none()));
+    }
+    nulls.extend(ext("c", tso(2)));
+    let key0 = framed(kid, encode(&key_schema(), Avro::Record(vec![("id".into(), Avro::Long(0))])));
+    let rec0 = tidemark::staging::RawRecord {
+        topic: TOPIC.into(),
+        partition: 0,
+        offset: 1,
+        key: Some(key0),
+        value: Some(framed(vid, encode(&value_schema(), Avro::Record(nulls)))),
+    };
+    let rep = l.land(&[rec, rec0]).await.unwrap();
+    assert_eq!((rep.staged.get("types"), rep.dead_letters), (Some(&2), 0));
     assert!(matches!(merge(&wh, "types", true).await.unwrap(), MergeOutcome::Merged(_)));
 
     let select = match wh.dialect() {
@@ -186,7 +206,10 @@ async fn every_type_round_trips(url: &str) {
              to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), CAST(tm AS TEXT), CAST(y AS TEXT), \
              encode(bt, 'hex'), e, st, CAST(j AS TEXT)"
         }
-        Dialect::Sqlite => "id, i, iu, d, ds, f, g, t, n, lower(hex(b)), dte, dtt, ts, tm, y, lower(hex(bt)), e, st, j",
+        Dialect::Sqlite => {
+            "id, i, iu, d, ds, f, g, t, n, CASE WHEN b IS NULL THEN NULL ELSE lower(hex(b)) END, dte, dtt, ts, tm, y, \
+             CASE WHEN bt IS NULL THEN NULL ELSE lower(hex(bt)) END, e, st, j"
+        }
     };
     let hex: String = all_bytes.iter().map(|b| format!("{b:02x}")).collect();
     let want = vec![
@@ -210,7 +233,9 @@ async fn every_type_round_trips(url: &str) {
         s("a,c"),
         s(r#"{"a": [1, 2.5, "x"]}"#),
     ];
-    assert_eq!(rows(&wh, "types", select, "1").await, vec![want]);
+    let mut extreme = vec![s("0"), None, None, Some(max)];
+    extreme.extend(std::iter::repeat_n(None, 15));
+    assert_eq!(rows(&wh, "types", select, "1").await, vec![extreme, want]);
     // The _tidb_* extension fields are metadata, never columns.
     let cols = wh.schema("types").await.unwrap().unwrap().columns;
     assert!(cols.iter().all(|c| !c.name.starts_with("_tidb")), "{cols:?}");

@@ -333,7 +333,8 @@ impl Workload {
                     if r.chance(30) { Value::Null } else { t((1 + r.below(10)).to_string()) },
                     t((5 + r.below(11)).to_string()),
                     t(r.below(2).to_string()),
-                    Value::Bytes(note),
+                    // NULL next to empty bytes: the replica must keep them apart.
+                    if r.chance(10) { Value::Null } else { Value::Bytes(note) },
                     t(if r.chance(20) { (u64::MAX - r.below(1000)).to_string() } else { r.next_u64().to_string() }),
                 ]
             }

@@ -27,9 +27,10 @@
 {%- for c in t.key %}{{ prefix }}{{ c.name | ident }}{% if not loop.last %}, {% endif %}{% endfor -%}
 {%- endmacro %}
 
-{#- A replica value as text in the canonical form tidemark stages it (hex bytes). -#}
+{#- A replica value as text in the canonical form tidemark stages it (hex bytes; hex(NULL)
+    is '' in SQLite, so NULL is kept apart from an empty blob explicitly). -#}
 {%- macro as_text(c) -%}
-{%- if c.kind == "bytes" or c.kind == "bit" -%}lower(hex({{ c.name | ident }}))
+{%- if c.kind == "bytes" or c.kind == "bit" -%}CASE WHEN {{ c.name | ident }} IS NULL THEN NULL ELSE lower(hex({{ c.name | ident }})) END
 {%- elif c.kind == "float" or c.kind == "double" -%}{{ c.name | ident }}
 {%- else -%}CAST({{ c.name | ident }} AS TEXT)
 {%- endif -%}
