@@ -90,6 +90,35 @@ impl Cli {
     }
 }
 
+/// A table's schema for a script: what the warehouse recorded, else its source_ddl, else the
+/// registry's latest schemas for its topic.
+async fn script_schema(
+    config: &Config,
+    t: &crate::config::Table,
+    wh: Option<&Warehouse>,
+) -> Result<crate::schema::TableSchema> {
+    if let Some(wh) = wh {
+        if let Some(s) = wh.schema(&t.name).await? {
+            return Ok(s);
+        }
+    }
+    if let Some(path) = &t.source_ddl {
+        return Ok(crate::ddl::load(path)?.schema);
+    }
+    if let (crate::config::Format::Avro, Some(reg)) = (t.format, &config.schema_registry) {
+        let registry = crate::codec::registry::Registry::new(reg)?;
+        if let Some(s) = crate::codec::avro::schema_from_registry(&registry, &t.topic).await? {
+            return Ok(s);
+        }
+    }
+    bail!(
+        "the columns of `{}` are not known yet: give the table a source_ddl{}, or run `tidemark run` until its \
+         first change has landed",
+        t.name,
+        if t.format == crate::config::Format::Avro { " (or register its schemas in the schema registry)" } else { "" }
+    )
+}
+
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Run => {
@@ -140,20 +169,30 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 (Some(t), _) => vec![config.table(t)?],
                 _ => config.tables()?,
             };
-            let wh = Warehouse::open(config.warehouse.url()).await?;
-            let dialect = dialect.unwrap_or(wh.dialect());
+            // A script for a warehouse tidemark does not drive must not create a local
+            // SQLite file just to look: the configured warehouse is read only when there is one.
+            let wh = if config.warehouse.url.is_some() || dialect.is_none_or(|d| d.executed()) {
+                Some(Warehouse::open(config.warehouse.url()).await?)
+            } else {
+                None
+            };
+            let dialect = match (dialect, &wh) {
+                (Some(d), _) => *d,
+                (None, Some(wh)) => wh.dialect(),
+                (None, None) => bail!("say which --dialect"),
+            };
             for t in &tables {
-                let schema = match (wh.schema(&t.name).await?, &t.source_ddl) {
-                    (Some(s), _) => s,
-                    (None, Some(path)) => crate::ddl::load(path)?.schema,
-                    (None, None) => bail!(
-                        "the columns of `{}` are not known yet: give the table a source_ddl, or run `tidemark run` \
-                         until its first change has landed in {}",
-                        t.name,
-                        wh.url
-                    ),
+                let schema = script_schema(&config, t, wh.as_deref()).await?;
+                let ctx = TableCtx::new(&t.name, &schema);
+                let opts = crate::script::ScriptOptions {
+                    topic: t.topic.clone(),
+                    raw_table: t.raw_table.clone(),
+                    schedule: t.schedule_text.clone(),
+                    source_offset: crate::config::format_offset(config.source_offset_secs()),
+                    task_warehouse: config.snowflake.task_warehouse.clone(),
                 };
-                print!("{}", crate::script::table_script(dialect, &TableCtx::new(&t.name, &schema))?);
+                let statements = crate::script::table_script(dialect, &ctx, &opts)?;
+                print!("{}", crate::script::render(dialect, &ctx, &statements));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -24,6 +24,9 @@ pub struct Config {
     pub warehouse: WarehouseConfig,
     /// A Confluent-compatible Schema Registry (needed by `format = "avro"`).
     pub schema_registry: Option<SchemaRegistryConfig>,
+    /// Settings of the scripts `tidemark sql --dialect snowflake` prints.
+    #[serde(default)]
+    pub snowflake: SnowflakeConfig,
     #[serde(default)]
     pub defaults: Defaults,
     #[serde(default)]
@@ -78,6 +81,13 @@ impl WarehouseConfig {
     pub fn url(&self) -> &str {
         self.url.as_deref().unwrap_or(DEFAULT_WAREHOUSE)
     }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnowflakeConfig {
+    /// The warehouse the merge tasks run on; default: serverless tasks.
+    pub task_warehouse: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,6 +151,9 @@ pub struct TableConfig {
     pub on_error: Option<OnError>,
     /// The upstream `CREATE TABLE` (a file, relative to the config file): exact types and key.
     pub source_ddl: Option<String>,
+    /// Snowflake scripts: the table the Kafka connector writes the topic to (default: the
+    /// connector's own naming, the topic in upper case).
+    pub raw_table: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
@@ -211,6 +224,7 @@ pub struct Table {
     pub schedule_text: String,
     pub on_error: OnError,
     pub source_ddl: Option<PathBuf>,
+    pub raw_table: Option<String>,
 }
 
 impl Config {
@@ -313,6 +327,7 @@ impl Config {
             schedule_text,
             on_error: t.on_error.unwrap_or(self.defaults.on_error),
             source_ddl: t.source_ddl.as_ref().map(|p| self.base_dir.join(p)),
+            raw_table: t.raw_table.clone(),
         })
     }
 
@@ -324,6 +339,13 @@ impl Config {
     pub fn default_path() -> PathBuf {
         PathBuf::from(DEFAULT_CONFIG)
     }
+}
+
+/// Seconds east of UTC as `+HH:MM`.
+pub fn format_offset(secs: i32) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let a = secs.unsigned_abs();
+    format!("{sign}{:02}:{:02}", a / 3600, a % 3600 / 60)
 }
 
 /// `UTC`, `Z`, `+08:00`, `-0530`, `+8` → seconds east of UTC.

@@ -6,11 +6,17 @@
 
 use std::fmt;
 
-/// A SQL dialect tidemark generates for.
+/// A SQL dialect tidemark generates for. PostgreSQL and SQLite it also runs itself; the others
+/// get scripts (`tidemark sql --dialect …`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Dialect {
     Postgres,
     Sqlite,
+    Snowflake,
+    Bigquery,
+    Databricks,
+    Mssql,
+    Redshift,
 }
 
 /// PostgreSQL truncates longer identifiers (with only a NOTICE): two long names could then
@@ -22,10 +28,22 @@ impl Dialect {
         match self {
             Dialect::Postgres => "postgres",
             Dialect::Sqlite => "sqlite",
+            Dialect::Snowflake => "snowflake",
+            Dialect::Bigquery => "bigquery",
+            Dialect::Databricks => "databricks",
+            Dialect::Mssql => "mssql",
+            Dialect::Redshift => "redshift",
         }
     }
 
-    /// `"name"` with embedded quotes doubled.
+    /// Whether tidemark drives this warehouse itself (else it only generates scripts for it).
+    pub fn executed(self) -> bool {
+        matches!(self, Dialect::Postgres | Dialect::Sqlite)
+    }
+
+    /// The identifier quoted for the dialect, embedded quote characters escaped.
+    /// Snowflake folds unquoted names to upper case: a plain lower-case name is quoted in upper
+    /// case, so that `item` and `"ITEM"` are the same table; any other name keeps its case.
     pub fn quote_ident(self, name: &str) -> Result<String, String> {
         if name.is_empty() {
             return Err("an empty identifier".into());
@@ -36,12 +54,31 @@ impl Dialect {
         if self == Dialect::Postgres && name.len() > PG_MAX_IDENT {
             return Err(format!("identifier {name:?} is {} bytes; PostgreSQL allows {PG_MAX_IDENT}", name.len()));
         }
-        Ok(format!("\"{}\"", name.replace('"', "\"\"")))
+        Ok(match self {
+            Dialect::Snowflake => {
+                let plain = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+                    && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                let n = if plain { name.to_ascii_uppercase() } else { name.to_string() };
+                format!("\"{}\"", n.replace('"', "\"\""))
+            }
+            Dialect::Bigquery => format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`")),
+            Dialect::Databricks => format!("`{}`", name.replace('`', "``")),
+            Dialect::Mssql => format!("[{}]", name.replace(']', "]]")),
+            _ => format!("\"{}\"", name.replace('"', "\"\"")),
+        })
     }
 
     /// A string literal for an identifier-derived text (a JSON key, a path) — never a row value.
     pub fn string_literal(self, s: &str) -> String {
-        format!("'{}'", s.replace('\'', "''"))
+        match self {
+            // Backslash is an escape character in these dialects' literals.
+            Dialect::Snowflake | Dialect::Redshift => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
+            Dialect::Bigquery | Dialect::Databricks => {
+                format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+            }
+            Dialect::Mssql => format!("N'{}'", s.replace('\'', "''")),
+            _ => format!("'{}'", s.replace('\'', "''")),
+        }
     }
 
     /// SQLite JSON path literal `'$."name"'` selecting the object member `name`.
@@ -111,6 +148,21 @@ mod tests {
         assert!(d.quote_ident(&"x".repeat(64)).is_err());
         assert!(Dialect::Sqlite.quote_ident(&"x".repeat(64)).is_ok());
         assert_eq!(d.string_literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn quoting_per_warehouse() {
+        let q = |d: Dialect, n: &str| d.quote_ident(n).unwrap();
+        assert_eq!(q(Dialect::Snowflake, "item"), "\"ITEM\"");
+        assert_eq!(q(Dialect::Snowflake, "Item"), "\"Item\"");
+        assert_eq!(q(Dialect::Snowflake, "a\"b"), "\"a\"\"b\"");
+        assert_eq!(q(Dialect::Bigquery, "a`b\\c"), "`a\\`b\\\\c`");
+        assert_eq!(q(Dialect::Databricks, "a`b"), "`a``b`");
+        assert_eq!(q(Dialect::Mssql, "a]b"), "[a]]b]");
+        assert_eq!(q(Dialect::Redshift, "a\"b"), "\"a\"\"b\"");
+        assert_eq!(Dialect::Snowflake.string_literal("it's a\\b"), "'it''s a\\\\b'");
+        assert_eq!(Dialect::Bigquery.string_literal("it's"), "'it\\'s'");
+        assert_eq!(Dialect::Mssql.string_literal("it's"), "N'it''s'");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod scheduler;
 pub mod schema;
 pub mod script;
 pub mod service;
+pub mod snowflake;
 pub mod source;
 pub mod sql;
 pub mod staging;

@@ -69,6 +69,8 @@ pub fn plan(dialect: Dialect) -> &'static [Step] {
             Step::Cleanup("merge_cleanup"),
             Step::Run("merge_drop_source"),
         ],
+        // Warehouses tidemark does not drive have scripts instead (script.rs).
+        _ => &[],
     }
 }
 

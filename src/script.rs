@@ -1,53 +1,182 @@
-//! The SQL `tidemark sql` prints: exactly the statements tidemark runs, in order, from the same
-//! templates and the same merge plan.
+//! The SQL `tidemark sql` prints. For PostgreSQL and SQLite: exactly the statements tidemark
+//! runs, in order, from the same templates and merge plan. For the warehouses tidemark does not
+//! drive (Snowflake, BigQuery, Databricks, SQL Server, Redshift): a script that does the same
+//! job there, from `templates/<dialect>/`.
 
 use std::fmt::Write as _;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
+use minijinja::Value;
 
 use crate::dialect::Dialect;
 use crate::merge::{plan, Step};
 use crate::sql::{Sql, TableCtx};
 
-/// The staging DDL, the replica DDL and one merge, as a script for `dialect`.
-pub fn table_script(dialect: Dialect, t: &TableCtx) -> Result<String> {
+/// What a script needs beyond the table.
+#[derive(Debug, Clone)]
+pub struct ScriptOptions {
+    pub topic: String,
+    /// Snowflake: the table the Kafka connector writes (default: its naming for the topic).
+    pub raw_table: Option<String>,
+    /// The table's merge schedule (cron with seconds).
+    pub schedule: String,
+    /// The zone TiCDC rendered TIMESTAMP values in, as `+HH:MM`.
+    pub source_offset: String,
+    /// Snowflake: the warehouse tasks run on (default: serverless tasks).
+    pub task_warehouse: Option<String>,
+}
+
+/// One statement of a script.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// What it does, printed above it.
+    pub comment: Option<String>,
+    pub sql: String,
+    /// sqlparser has a grammar for it (it has none for Snowflake's CREATE STREAM/TASK).
+    pub parseable: bool,
+    /// Part of a later statement's body (a task's), not printed on its own.
+    pub embedded: bool,
+}
+
+impl Statement {
+    fn new(comment: Option<&str>, sql: String) -> Statement {
+        Statement { comment: comment.map(str::to_string), sql, parseable: true, embedded: false }
+    }
+}
+
+/// The statements for table `t` in `dialect`.
+pub fn table_script(dialect: Dialect, t: &TableCtx, opts: &ScriptOptions) -> Result<Vec<Statement>> {
     let sql = Sql::new(dialect);
-    let (w, sep) = match dialect {
-        Dialect::Postgres => ("$1", ";"),
-        Dialect::Sqlite => ("?1", ";"),
-    };
-    let mut out = String::new();
-    let _ = writeln!(out, "-- tidemark: table {} ({dialect})", t.name);
-    let _ = writeln!(out, "\n-- Staging: raw change records, appended by landing (COPY / multi-row INSERT).");
-    let _ = writeln!(out, "{}{sep}", sql.render("staging_table", t, &[])?);
-    let _ = writeln!(out, "\n-- Replica: same columns and key as upstream; created on first merge.");
-    let _ = writeln!(out, "{}{sep}", sql.render("replica_table", t, &[])?);
-    let _ = writeln!(out, "\n-- One merge, in one transaction. {w} is the watermark the first SELECT returns.");
-    let _ = writeln!(out, "{}{sep}", sql.fixed("merge_begin")?);
-    let _ = writeln!(out, "{}{sep}", sql.render("merge_watermark", t, &[])?);
+    match dialect {
+        Dialect::Postgres | Dialect::Sqlite => executed(&sql, dialect, t),
+        Dialect::Snowflake => snowflake(&sql, t, opts),
+        _ => generic(&sql, t, opts),
+    }
+}
+
+/// The statements tidemark runs itself, in order.
+fn executed(sql: &Sql, dialect: Dialect, t: &TableCtx) -> Result<Vec<Statement>> {
+    let mut out = vec![
+        Statement::new(
+            Some("Staging: raw change records, appended by landing (COPY / multi-row INSERT)."),
+            sql.render("staging_table", t, &[])?,
+        ),
+        Statement::new(
+            Some("Replica: same columns and key as upstream; created on first merge."),
+            sql.render("replica_table", t, &[])?,
+        ),
+        Statement::new(
+            Some(&format!(
+                "One merge, in one transaction. {} is the watermark the first SELECT returns.",
+                if dialect == Dialect::Postgres { "$1" } else { "?1" }
+            )),
+            sql.fixed("merge_begin")?,
+        ),
+        Statement::new(None, sql.render("merge_watermark", t, &[])?),
+    ];
     for step in plan(dialect) {
         let what = match step {
             Step::Run(_) | Step::Bounded(_) => None,
-            Step::Counts(_) => Some("-- Counts: rows inserted, updated, deleted (read before the apply)."),
-            Step::Inserted(_) => Some("-- Its row count is the number of rows inserted."),
-            Step::Updated(_) => Some("-- Its row count is the number of rows updated."),
-            Step::Deleted(_) => Some("-- Its row count is the number of rows deleted."),
-            Step::Cleanup(_) => Some("-- Its row count is the number of staged rows consumed."),
+            Step::Counts(_) => Some("Counts: rows inserted, updated, deleted (read before the apply)."),
+            Step::Inserted(_) => Some("Its row count is the number of rows inserted."),
+            Step::Updated(_) => Some("Its row count is the number of rows updated."),
+            Step::Deleted(_) => Some("Its row count is the number of rows deleted."),
+            Step::Cleanup(_) => Some("Its row count is the number of staged rows consumed."),
         };
-        out.push('\n');
-        if let Some(what) = what {
-            let _ = writeln!(out, "{what}");
-        }
-        let _ = writeln!(out, "{}{sep}", sql.render(step.statement(), t, &[])?);
+        out.push(Statement::new(what, sql.render(step.statement(), t, &[])?));
     }
-    let _ = writeln!(out, "\n-- The run is recorded in _tidemark_merges in the same transaction.\nCOMMIT{sep}");
+    out.push(Statement::new(Some("The run is recorded in _tidemark_merges in the same transaction."), "COMMIT".into()));
     Ok(out)
+}
+
+fn snowflake(sql: &Sql, t: &TableCtx, opts: &ScriptOptions) -> Result<Vec<Statement>> {
+    let raw = opts.raw_table.clone().unwrap_or_else(|| crate::snowflake::connector_table(&opts.topic));
+    let (schedule, note) = crate::snowflake::task_schedule(&opts.schedule).map_err(anyhow::Error::msg)?;
+    let names = [
+        ("raw", Value::from(raw.clone())),
+        ("stream", Value::from(format!("{}_tidemark_stream", t.name))),
+        ("task", Value::from(format!("{}_tidemark_merge", t.name))),
+        ("offset", Value::from(opts.source_offset.clone())),
+        ("schedule", Value::from(schedule)),
+        ("warehouse", Value::from(opts.task_warehouse.clone())),
+    ];
+    let merge = sql.render("merge", t, &names)?;
+    let cleanup = sql.render("cleanup", t, &names)?;
+    if merge.contains("$$") || cleanup.contains("$$") {
+        bail!("a name of table `{}` contains `$$`, which cannot stand inside a Snowflake task body", t.name);
+    }
+    let mut task_ctx = names.to_vec();
+    task_ctx.push(("merge_sql", Value::from(merge.clone())));
+    task_ctx.push(("cleanup_sql", Value::from(cleanup.clone())));
+    let task_comment = format!(
+        "The task: the MERGE and the raw-row cleanup, in one transaction, on the table's schedule{}.\n\
+         Safe cleanup: inside one explicit transaction both statements read the same stream rows\n\
+         (a stream is repeatable-read within a transaction), and only those raw rows are deleted;\n\
+         rows the connector lands meanwhile stay for the next run. The stream's offset moves\n\
+         past exactly what was merged when the transaction commits.",
+        note.map(|n| format!(" ({n})")).unwrap_or_default()
+    );
+    Ok(vec![
+        Statement::new(Some("Replica: same columns and key as upstream."), sql.render("replica_table", t, &names)?),
+        Statement::new(
+            Some(&format!(
+                "The raw table the Snowflake Kafka connector appends topic `{}` to (its own shape).",
+                opts.topic
+            )),
+            sql.render("raw_table", t, &names)?,
+        ),
+        Statement {
+            parseable: false,
+            ..Statement::new(Some("What the connector appended since the last run."), sql.render("stream", t, &names)?)
+        },
+        Statement {
+            embedded: true,
+            ..Statement::new(Some("One source row per key (the last change), delete / update / insert."), merge)
+        },
+        Statement { embedded: true, ..Statement::new(Some("Remove exactly the raw rows merged."), cleanup) },
+        Statement { parseable: false, ..Statement::new(Some(&task_comment), sql.render("task", t, &task_ctx)?) },
+        Statement {
+            parseable: false,
+            ..Statement::new(Some("Tasks are created suspended."), sql.render("task_resume", t, &names)?)
+        },
+    ])
+}
+
+/// BigQuery, Databricks, SQL Server, Redshift: tidemark's staging shape, and one merge.
+fn generic(_sql: &Sql, t: &TableCtx, _opts: &ScriptOptions) -> Result<Vec<Statement>> {
+    bail!("scripts for this warehouse are not written yet (table `{}`)", t.name)
+}
+
+/// The script as text: each statement with its comment, `;`-terminated.
+pub fn render(dialect: Dialect, t: &TableCtx, statements: &[Statement]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "-- tidemark: table {} ({dialect})", t.name);
+    for s in statements.iter().filter(|s| !s.embedded) {
+        out.push('\n');
+        if let Some(c) = &s.comment {
+            for line in c.lines() {
+                let _ = writeln!(out, "-- {line}");
+            }
+        }
+        let _ = writeln!(out, "{};", s.sql);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::schema::{Column, TableSchema};
+
+    fn opts() -> ScriptOptions {
+        ScriptOptions {
+            topic: "tidb_tpcc_item".into(),
+            raw_table: None,
+            schedule: "0 * * * * *".into(),
+            source_offset: "+00:00".into(),
+            task_warehouse: None,
+        }
+    }
 
     #[test]
     fn scripts_contain_every_step() {
@@ -57,7 +186,7 @@ mod tests {
             ..Default::default()
         };
         let t = TableCtx::new("item", &schema);
-        let pg = table_script(Dialect::Postgres, &t).unwrap();
+        let pg = render(Dialect::Postgres, &t, &table_script(Dialect::Postgres, &t, &opts()).unwrap());
         for want in [
             "CREATE TABLE IF NOT EXISTS \"_tidemark_stage_item\"",
             "MERGE INTO \"item\"",
@@ -66,9 +195,20 @@ mod tests {
         ] {
             assert!(pg.contains(want), "missing {want}:\n{pg}");
         }
-        let lite = table_script(Dialect::Sqlite, &t).unwrap();
+        let lite = render(Dialect::Sqlite, &t, &table_script(Dialect::Sqlite, &t, &opts()).unwrap());
         for want in ["BEGIN IMMEDIATE;", "UPDATE \"item\" AS t", "NOT EXISTS", "DROP TABLE IF EXISTS temp._tm_src;"] {
             assert!(lite.contains(want), "missing {want}:\n{lite}");
+        }
+        let sf = render(Dialect::Snowflake, &t, &table_script(Dialect::Snowflake, &t, &opts()).unwrap());
+        for want in [
+            "CREATE TABLE IF NOT EXISTS \"TIDB_TPCC_ITEM\"",
+            "CREATE STREAM IF NOT EXISTS \"ITEM_TIDEMARK_STREAM\" ON TABLE \"TIDB_TPCC_ITEM\" APPEND_ONLY = TRUE;",
+            "SCHEDULE = 'USING CRON * * * * * UTC'",
+            "WHEN SYSTEM$STREAM_HAS_DATA('\"ITEM_TIDEMARK_STREAM\"')",
+            "BEGIN TRANSACTION;",
+            "ALTER TASK \"ITEM_TIDEMARK_MERGE\" RESUME;",
+        ] {
+            assert!(sf.contains(want), "missing {want}:\n{sf}");
         }
     }
 }

@@ -206,7 +206,7 @@ async fn every_type_round_trips(url: &str) {
              to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), CAST(tm AS TEXT), CAST(y AS TEXT), \
              encode(bt, 'hex'), e, st, CAST(j AS TEXT)"
         }
-        Dialect::Sqlite => {
+        _ => {
             "id, i, iu, d, ds, f, g, t, n, CASE WHEN b IS NULL THEN NULL ELSE lower(hex(b)) END, dte, dtt, ts, tm, y, \
              CASE WHEN bt IS NULL THEN NULL ELSE lower(hex(bt)) END, e, st, j"
         }

@@ -28,6 +28,28 @@ pub fn frame(bytes: &[u8]) -> Result<(u32, &[u8]), String> {
     }
 }
 
+/// A table's schema from the registry's latest schemas for `topic` (TiCDC's subjects:
+/// `<topic>-key` and `<topic>-value`, dots in the topic turned into underscores).
+pub async fn schema_from_registry(
+    registry: &Registry,
+    topic: &str,
+) -> anyhow::Result<Option<crate::schema::TableSchema>> {
+    let subject = topic.replace('.', "_");
+    let Some(value) = registry.latest(&format!("{subject}-value")).await? else { return Ok(None) };
+    let value = Writer::parse(&value).map_err(|e| anyhow::anyhow!("the latest schema of {subject}-value: {e}"))?;
+    let key = match registry.latest(&format!("{subject}-key")).await? {
+        Some(k) => Writer::parse(&k)
+            .map_err(|e| anyhow::anyhow!("the latest schema of {subject}-key: {e}"))?
+            .layout
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Some(crate::schema::TableSchema { columns: value.layout.columns.clone(), key, ..Default::default() }))
+}
+
 /// TiCDC's extension fields in the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ext {

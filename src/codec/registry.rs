@@ -39,6 +39,25 @@ impl Registry {
         &self.base
     }
 
+    /// The latest schema registered under `subject`, `Ok(None)` when there is none.
+    pub async fn latest(&self, subject: &str) -> Result<Option<String>> {
+        let url = format!("{}/subjects/{subject}/versions/latest", self.base);
+        let mut req = self.client.get(&url);
+        if let Some((user, password)) = &self.auth {
+            req = req.basic_auth(user, password.as_ref());
+        }
+        let resp = req.send().await.map_err(|e| anyhow!("schema registry {} unreachable: {e}", self.base))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(anyhow!("schema registry {} answered {} for subject {subject}", self.base, resp.status()));
+        }
+        let parsed: SchemaById = serde_json::from_slice(&resp.bytes().await?)
+            .with_context(|| format!("schema registry {}: unexpected answer for subject {subject}", self.base))?;
+        Ok(Some(parsed.schema))
+    }
+
     /// The writer schema registered under `id`; `Ok(None)` when the registry does not have it.
     /// An unreachable or failing registry is an `Err`: the caller retries, committing nothing.
     pub async fn schema(&self, id: u32) -> Result<Option<String>> {

@@ -1,0 +1,20 @@
+{#- Runs the MERGE and the cleanup on the table's schedule, in ONE explicit transaction (a
+    Snowflake Scripting block alone is not one), and only when the stream has data. A task
+    never overlaps its own previous run. -#}
+CREATE OR REPLACE TASK {{ task | ident }}
+{%- if warehouse %}
+    WAREHOUSE = {{ warehouse | ident }}
+{%- else %}
+    USER_TASK_MANAGED_INITIAL_WAREHOUSE_SIZE = 'XSMALL'
+{%- endif %}
+    SCHEDULE = {{ schedule | lit }}
+    WHEN SYSTEM$STREAM_HAS_DATA({{ (stream | ident) | lit }})
+AS
+EXECUTE IMMEDIATE $$
+BEGIN
+    BEGIN TRANSACTION;
+{{ merge_sql }};
+{{ cleanup_sql }};
+    COMMIT;
+END;
+$$

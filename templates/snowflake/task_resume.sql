@@ -1,0 +1,1 @@
+ALTER TASK {{ task | ident }} RESUME
