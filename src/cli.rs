@@ -39,7 +39,9 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Print the SQL tidemark runs for a table: staging DDL, replica DDL, merge.
+    /// Print a table's SQL: for PostgreSQL and SQLite what tidemark runs (staging DDL, replica
+    /// DDL, one merge); for Snowflake, BigQuery, Databricks, SQL Server and Redshift a script
+    /// that does the same job there.
     Sql {
         /// The dialect (default: the configured warehouse's).
         #[arg(long, value_enum)]
@@ -186,6 +188,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 let ctx = TableCtx::new(&t.name, &schema);
                 let opts = crate::script::ScriptOptions {
                     topic: t.topic.clone(),
+                    format: t.format,
                     raw_table: t.raw_table.clone(),
                     schedule: t.schedule_text.clone(),
                     source_offset: crate::config::format_offset(config.source_offset_secs()),

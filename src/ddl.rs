@@ -78,8 +78,8 @@ fn column_name(c: &IndexColumn) -> Option<String> {
 }
 
 fn table(create: CreateTable) -> Result<DdlTable> {
-    let name = create.name.0.last().map(|p| p.to_string()).unwrap_or_default();
-    let name = name.trim_matches('`').trim_matches('"').to_string();
+    // The identifier's own text: quotes removed, doubled quotes inside it undone.
+    let name = create.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_default();
     let mut columns = Vec::new();
     let mut pk: Vec<String> = Vec::new();
     let mut not_null = Vec::new();

@@ -51,6 +51,13 @@ impl Dialect {
         if name.contains('\0') {
             return Err(format!("identifier {name:?} contains a NUL character"));
         }
+        if self == Dialect::Bigquery {
+            // BigQuery's (flexible) column names: letters, marks, digits, connectors, dashes,
+            // spaces and a few symbols; table names fewer still. Nothing to escape, then.
+            if let Some(c) = name.chars().find(|c| !(c.is_alphanumeric() || " _-&%=+:'<>#|".contains(*c))) {
+                return Err(format!("{name:?} cannot be a BigQuery name (it holds {c:?})"));
+            }
+        }
         if self == Dialect::Postgres && name.len() > PG_MAX_IDENT {
             return Err(format!("identifier {name:?} is {} bytes; PostgreSQL allows {PG_MAX_IDENT}", name.len()));
         }
@@ -61,7 +68,7 @@ impl Dialect {
                 let n = if plain { name.to_ascii_uppercase() } else { name.to_string() };
                 format!("\"{}\"", n.replace('"', "\"\""))
             }
-            Dialect::Bigquery => format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`")),
+            Dialect::Bigquery => format!("`{name}`"),
             Dialect::Databricks => format!("`{}`", name.replace('`', "``")),
             Dialect::Mssql => format!("[{}]", name.replace(']', "]]")),
             _ => format!("\"{}\"", name.replace('"', "\"\"")),
@@ -156,7 +163,8 @@ mod tests {
         assert_eq!(q(Dialect::Snowflake, "item"), "\"ITEM\"");
         assert_eq!(q(Dialect::Snowflake, "Item"), "\"Item\"");
         assert_eq!(q(Dialect::Snowflake, "a\"b"), "\"a\"\"b\"");
-        assert_eq!(q(Dialect::Bigquery, "a`b\\c"), "`a\\`b\\\\c`");
+        assert_eq!(q(Dialect::Bigquery, "Mixed Case-1"), "`Mixed Case-1`");
+        assert!(Dialect::Bigquery.quote_ident("a`b").is_err());
         assert_eq!(q(Dialect::Databricks, "a`b"), "`a``b`");
         assert_eq!(q(Dialect::Mssql, "a]b"), "[a]]b]");
         assert_eq!(q(Dialect::Redshift, "a\"b"), "\"a\"\"b\"");

@@ -16,6 +16,8 @@ use crate::sql::{Sql, TableCtx};
 #[derive(Debug, Clone)]
 pub struct ScriptOptions {
     pub topic: String,
+    /// The topic's wire format: Snowflake scripts read TiCDC Avro as the connector lands it.
+    pub format: crate::config::Format,
     /// Snowflake: the table the Kafka connector writes (default: its naming for the topic).
     pub raw_table: Option<String>,
     /// The table's merge schedule (cron with seconds).
@@ -50,7 +52,7 @@ pub fn table_script(dialect: Dialect, t: &TableCtx, opts: &ScriptOptions) -> Res
     match dialect {
         Dialect::Postgres | Dialect::Sqlite => executed(&sql, dialect, t),
         Dialect::Snowflake => snowflake(&sql, t, opts),
-        _ => generic(&sql, t, opts),
+        Dialect::Bigquery | Dialect::Databricks | Dialect::Mssql | Dialect::Redshift => landed(&sql, t),
     }
 }
 
@@ -90,30 +92,43 @@ fn executed(sql: &Sql, dialect: Dialect, t: &TableCtx) -> Result<Vec<Statement>>
 }
 
 fn snowflake(sql: &Sql, t: &TableCtx, opts: &ScriptOptions) -> Result<Vec<Statement>> {
+    if opts.format != crate::config::Format::Avro {
+        bail!(
+            "table `{}` is format = \"{}\": Snowflake scripts read what the Snowflake Kafka connector lands \
+             from TiCDC's Avro (format = \"avro\", key and value through the Avro converter)",
+            t.name,
+            opts.format
+        );
+    }
     let raw = opts.raw_table.clone().unwrap_or_else(|| crate::snowflake::connector_table(&opts.topic));
     let (schedule, note) = crate::snowflake::task_schedule(&opts.schedule).map_err(anyhow::Error::msg)?;
     let names = [
         ("raw", Value::from(raw.clone())),
         ("stream", Value::from(format!("{}_tidemark_stream", t.name))),
         ("task", Value::from(format!("{}_tidemark_merge", t.name))),
+        ("positions", Value::from(format!("{}_tidemark_positions", t.name))),
         ("offset", Value::from(opts.source_offset.clone())),
         ("schedule", Value::from(schedule)),
         ("warehouse", Value::from(opts.task_warehouse.clone())),
     ];
     let merge = sql.render("merge", t, &names)?;
+    let positions = sql.render("positions", t, &names)?;
     let cleanup = sql.render("cleanup", t, &names)?;
-    if merge.contains("$$") || cleanup.contains("$$") {
+    if [&merge, &positions, &cleanup].iter().any(|s| s.contains("$$")) {
         bail!("a name of table `{}` contains `$$`, which cannot stand inside a Snowflake task body", t.name);
     }
     let mut task_ctx = names.to_vec();
     task_ctx.push(("merge_sql", Value::from(merge.clone())));
+    task_ctx.push(("positions_sql", Value::from(positions.clone())));
     task_ctx.push(("cleanup_sql", Value::from(cleanup.clone())));
     let task_comment = format!(
-        "The task: the MERGE and the raw-row cleanup, in one transaction, on the table's schedule{}.\n\
-         Safe cleanup: inside one explicit transaction both statements read the same stream rows\n\
-         (a stream is repeatable-read within a transaction), and only those raw rows are deleted;\n\
-         rows the connector lands meanwhile stay for the next run. The stream's offset moves\n\
-         past exactly what was merged when the transaction commits.",
+        "The task: the MERGE, the partition positions and the raw-row cleanup, in one transaction,\n\
+         on the table's schedule{}.\n\
+         Safe cleanup: inside one explicit transaction every statement reads the same stream rows\n\
+         (a stream is repeatable-read within a transaction, and an append-only stream keeps\n\
+         showing rows deleted meanwhile), and only those raw rows are deleted; rows the connector\n\
+         lands meanwhile stay for the next run. The stream's offset moves past exactly what was\n\
+         merged when the transaction commits; a failed run rolls back and leaves it where it was.",
         note.map(|n| format!(" ({n})")).unwrap_or_default()
     );
     Ok(vec![
@@ -121,18 +136,29 @@ fn snowflake(sql: &Sql, t: &TableCtx, opts: &ScriptOptions) -> Result<Vec<Statem
         Statement::new(
             Some(&format!(
                 "The raw table the Snowflake Kafka connector appends topic `{}` to (its own shape).",
-                opts.topic
+                opts.topic.escape_debug()
             )),
             sql.render("raw_table", t, &names)?,
         ),
+        Statement::new(
+            Some("Per Kafka partition, the last record merged (for records without a commit ts)."),
+            sql.render("positions_table", t, &names)?,
+        ),
         Statement {
             parseable: false,
-            ..Statement::new(Some("What the connector appended since the last run."), sql.render("stream", t, &names)?)
+            ..Statement::new(
+                Some(
+                    "What the connector appended since the last run. Run this script before the connector\n\
+                     starts writing the topic: rows landed before the stream exists are not in it.",
+                ),
+                sql.render("stream", t, &names)?,
+            )
         },
         Statement {
             embedded: true,
             ..Statement::new(Some("One source row per key (the last change), delete / update / insert."), merge)
         },
+        Statement { embedded: true, ..Statement::new(Some("Each partition's last record merged."), positions) },
         Statement { embedded: true, ..Statement::new(Some("Remove exactly the raw rows merged."), cleanup) },
         Statement { parseable: false, ..Statement::new(Some(&task_comment), sql.render("task", t, &task_ctx)?) },
         Statement {
@@ -142,15 +168,35 @@ fn snowflake(sql: &Sql, t: &TableCtx, opts: &ScriptOptions) -> Result<Vec<Statem
     ])
 }
 
-/// BigQuery, Databricks, SQL Server, Redshift: tidemark's staging shape, and one merge.
-fn generic(_sql: &Sql, t: &TableCtx, _opts: &ScriptOptions) -> Result<Vec<Statement>> {
-    bail!("scripts for this warehouse are not written yet (table `{}`)", t.name)
+/// BigQuery, Databricks, SQL Server, Redshift: tidemark's staging table and one merge of it, with
+/// the same semantics as tidemark's own. Each step's comment is its template's own.
+fn landed(sql: &Sql, t: &TableCtx) -> Result<Vec<Statement>> {
+    const STEPS: &[&str] = &[
+        "staging_table",
+        "replica_table",
+        "begin",
+        "batch",
+        "merge_source",
+        "merge",
+        "merge_delete",
+        "merge_insert",
+        "cleanup",
+        "commit",
+        "drop_source",
+        "drop_batch",
+    ];
+    STEPS
+        .iter()
+        .filter(|step| sql.has(step))
+        .map(|step| Ok(Statement::new(sql.doc(step).as_deref(), sql.render(step, t, &[])?)))
+        .collect()
 }
 
 /// The script as text: each statement with its comment, `;`-terminated.
 pub fn render(dialect: Dialect, t: &TableCtx, statements: &[Statement]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "-- tidemark: table {} ({dialect})", t.name);
+    // The name escaped: a line break in it must not end the comment.
+    let _ = writeln!(out, "-- tidemark: table {} ({dialect})", t.name.escape_debug());
     for s in statements.iter().filter(|s| !s.embedded) {
         out.push('\n');
         if let Some(c) = &s.comment {
@@ -171,6 +217,7 @@ mod tests {
     fn opts() -> ScriptOptions {
         ScriptOptions {
             topic: "tidb_tpcc_item".into(),
+            format: crate::config::Format::Avro,
             raw_table: None,
             schedule: "0 * * * * *".into(),
             source_offset: "+00:00".into(),

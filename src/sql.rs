@@ -87,6 +87,22 @@ impl Sql {
         self.env.get_template(&self.path(statement)).is_ok()
     }
 
+    /// The comment a template opens with (after its imports), as plain lines: what the
+    /// statement does, for the scripts `tidemark sql` prints.
+    pub fn doc(&self, statement: &str) -> Option<String> {
+        let path = self.path(statement);
+        let source = TEMPLATES.iter().find(|(name, _)| *name == path)?.1;
+        let rest = source.trim_start();
+        let rest = match rest.strip_prefix("{%- import") {
+            Some(r) => r.split_once("%}")?.1.trim_start(),
+            None => rest,
+        };
+        let body = rest.strip_prefix("{#")?.split_once("#}")?.0;
+        let body = body.trim().trim_start_matches('-').trim_end_matches('-');
+        let lines: Vec<&str> = body.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
+
     fn path(&self, statement: &str) -> String {
         format!("{}/{statement}.sql", self.dialect.name())
     }

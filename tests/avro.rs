@@ -382,3 +382,61 @@ async fn registry_basic_auth() {
     let (_, mut right, _) = setup(&db.url, &registry, Some(("key", "s3cret"))).await;
     assert_eq!(right.land(&[p.upsert(1, "a", None, "c", tso(1))]).await.unwrap().staged.get("types"), Some(&1));
 }
+
+/// `tidemark sql --dialect snowflake` for an Avro table with neither a source_ddl nor a
+/// warehouse: the columns and key come from the registry's latest schemas for the topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snowflake_script_from_the_registry() {
+    let registry = RegistryServer::start(Some(("key", "s3cret"))).await;
+    Producer::new(&registry, Some(("key", "s3cret"))).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tidemark.toml"),
+        format!(
+            "[kafka]\nbootstrap_servers = \"127.0.0.1:9\"\ngroup_id = \"g\"\n\
+             [schema_registry]\nurl = \"{}\"\nusername = \"key\"\npassword = \"s3cret\"\n\
+             [defaults]\nformat = \"avro\"\n\
+             [[tables]]\nname = \"types\"\ntopic = \"{TOPIC}\"\n\
+             [[tables]]\nname = \"unknown\"\ntopic = \"tidb_test_unknown\"\n\
+             [[tables]]\nname = \"canal\"\ntopic = \"tidb_test_canal\"\nformat = \"canal-json\"\n\
+             source_ddl = \"canal.sql\"\n",
+            registry.url
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("canal.sql"), "CREATE TABLE canal (id int PRIMARY KEY, v text);").unwrap();
+    let run = |table: &'static str| {
+        let dir = dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+                .current_dir(&dir)
+                .args(["sql", "--dialect", "snowflake", "--table", table])
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run("types").await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for want in [
+        "CREATE TABLE IF NOT EXISTS \"TYPES\" (",
+        "\"ID\" NUMBER(20,0) NOT NULL,",
+        "\"COLOR\" VARCHAR,",
+        "PRIMARY KEY (\"ID\")",
+        "CREATE STREAM IF NOT EXISTS \"TYPES_TIDEMARK_STREAM\" ON TABLE \"TIDB_TEST_TYPES\" APPEND_ONLY = TRUE;",
+        "WHEN MATCHED AND s._TIDEMARK_IS_DELETE THEN",
+    ] {
+        assert!(text.contains(want), "missing {want}:\n{text}");
+    }
+    assert!(!dir.path().join("tidemark.db").exists(), "a script for Snowflake creates no local database");
+
+    let out = run("unknown").await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("the columns of `unknown` are not known yet") && err.contains("schema registry"), "{err}");
+
+    let out = run("canal").await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("format = \"canal-json\"") && err.contains("Snowflake"), "{err}");
+}

@@ -44,3 +44,29 @@ TO_BINARY(REPLACE(REGEXP_REPLACE(REGEXP_REPLACE(REGEXP_REPLACE(REGEXP_REPLACE(RE
 {%- endmacro %}
 
 {%- macro key_value(c, offset) -%}{{ value(c, "s.RECORD_METADATA['key']", offset) }}{%- endmacro %}
+
+{#- The stream's rows with what the merge orders and deletes by. The order key is TiCDC's commit
+    ts; a record without one (TiCDC's Avro deletes) takes the one of the record before it in its
+    partition - in this batch, or else the one `positions` kept from earlier runs - so that offset
+    order decides within a partition, and a re-sent older record never beats a newer one. A
+    tombstone is `{}` (what the connector writes for a null value), JSON null or SQL NULL. -#}
+{%- macro ordered(stream, positions) -%}
+SELECT r.*,
+               (r.RECORD_CONTENT IS NULL OR IS_NULL_VALUE(r.RECORD_CONTENT)
+                OR (IS_OBJECT(r.RECORD_CONTENT) AND ARRAY_SIZE(OBJECT_KEYS(r.RECORD_CONTENT)) = 0)) AS _TIDEMARK_IS_DELETE,
+               r.RECORD_METADATA['topic']::VARCHAR AS _TIDEMARK_TOPIC,
+               r.RECORD_METADATA['partition']::NUMBER(38,0) AS _TIDEMARK_PARTITION,
+               r.RECORD_METADATA['offset']::NUMBER(38,0) AS _TIDEMARK_OFFSET,
+               COALESCE(
+                   NULLIF(r.RECORD_CONTENT['_tidb_commit_ts']::NUMBER(38,0), 0),
+                   LAST_VALUE(NULLIF(r.RECORD_CONTENT['_tidb_commit_ts']::NUMBER(38,0), 0)) IGNORE NULLS OVER (
+                       PARTITION BY r.RECORD_METADATA['topic'], r.RECORD_METADATA['partition']
+                       ORDER BY r.RECORD_METADATA['offset']::NUMBER(38,0)
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                   IFF(p.LAST_OFFSET < r.RECORD_METADATA['offset']::NUMBER(38,0), p.LAST_ORDER, NULL),
+                   0) AS _TIDEMARK_ORDER
+        FROM {{ stream | ident }} AS r
+        LEFT JOIN {{ positions | ident }} AS p
+          ON p.TOPIC = r.RECORD_METADATA['topic']::VARCHAR
+         AND p.KAFKA_PARTITION = r.RECORD_METADATA['partition']::NUMBER(38,0)
+{%- endmacro %}

@@ -1,6 +1,6 @@
-{#- Runs the MERGE and the cleanup on the table's schedule, in ONE explicit transaction (a
-    Snowflake Scripting block alone is not one), and only when the stream has data. A task
-    never overlaps its own previous run. -#}
+{#- Runs the MERGE, the positions update and the cleanup on the table's schedule, in ONE explicit
+    transaction (a Snowflake Scripting block alone is not one; a failure rolls it back), and only
+    when the stream has data. A task never overlaps its own previous run. -#}
 CREATE OR REPLACE TASK {{ task | ident }}
 {%- if warehouse %}
     WAREHOUSE = {{ warehouse | ident }}
@@ -14,7 +14,12 @@ EXECUTE IMMEDIATE $$
 BEGIN
     BEGIN TRANSACTION;
 {{ merge_sql }};
+{{ positions_sql }};
 {{ cleanup_sql }};
     COMMIT;
+EXCEPTION
+    WHEN OTHER THEN
+        ROLLBACK;
+        RAISE;
 END;
 $$

@@ -1,6 +1,7 @@
-//! A Schema Registry for tests: an HTTP server speaking the two calls of Confluent's REST API
-//! that TiCDC and tidemark use (`POST /subjects/{subject}/versions`, `GET /schemas/ids/{id}`),
-//! with optional basic auth and a switch that makes it unavailable.
+//! A Schema Registry for tests: an HTTP server speaking the calls of Confluent's REST API that
+//! TiCDC and tidemark use (`POST /subjects/{subject}/versions`, `GET /schemas/ids/{id}`,
+//! `GET /subjects/{subject}/versions/latest`), with optional basic auth and a switch that makes
+//! it unavailable.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +13,8 @@ use tokio::net::TcpListener;
 #[derive(Default)]
 struct State {
     schemas: Vec<String>,
+    /// (subject, id) in registration order.
+    subjects: Vec<(String, usize)>,
     auth: Option<String>,
     down: bool,
     gets: usize,
@@ -130,6 +133,20 @@ fn respond(state: &Mutex<State>, head: &str, body: &[u8]) -> (&'static str, Json
             };
         }
     }
+    if method == "GET" {
+        if let Some(subject) = path.strip_prefix("/subjects/").and_then(|p| p.strip_suffix("/versions/latest")) {
+            let latest = st.subjects.iter().rev().find(|(s, _)| s == subject).map(|(_, id)| *id);
+            return match latest {
+                Some(id) => {
+                    ("200 OK", json!({ "subject": subject, "id": id, "version": 1, "schema": st.schemas[id - 1] }))
+                }
+                None => (
+                    "404 Not Found",
+                    json!({"error_code": 40401, "message": format!("Subject '{subject}' not found.")}),
+                ),
+            };
+        }
+    }
     if method == "POST" && path.starts_with("/subjects/") && path.ends_with("/versions") {
         let req: Json = serde_json::from_slice(body).unwrap_or(Json::Null);
         let schema = req["schema"].as_str().unwrap_or_default().to_string();
@@ -140,6 +157,8 @@ fn respond(state: &Mutex<State>, head: &str, body: &[u8]) -> (&'static str, Json
                 st.schemas.len()
             }
         };
+        let subject = path.trim_start_matches("/subjects/").trim_end_matches("/versions").to_string();
+        st.subjects.push((subject, id));
         return ("200 OK", json!({ "id": id }));
     }
     ("404 Not Found", json!({"error_code": 404, "message": "not found"}))

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS {{ ("_tidemark_batch_" ~ t.name) | ident }}

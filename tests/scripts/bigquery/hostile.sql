@@ -1,0 +1,1 @@
+error: rendering bigquery/staging_table.sql for table `we"ird 'tab`le]`: invalid operation: "_tidemark_stage_we\"ird 'tab`le]" cannot be a BigQuery name (it holds '"') (in bigquery/staging_table.sql:3)

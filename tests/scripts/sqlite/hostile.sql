@@ -1,0 +1,78 @@
+-- tidemark: table we\"ird \'tab`le] (sqlite)
+
+-- Staging: raw change records, appended by landing (COPY / multi-row INSERT).
+CREATE TABLE IF NOT EXISTS "_tidemark_stage_we""ird 'tab`le]" (
+    _tm_seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- landing order
+    _tm_topic      TEXT    NOT NULL,
+    _tm_partition  INTEGER NOT NULL,
+    _tm_offset     INTEGER NOT NULL,
+    _tm_sub        INTEGER NOT NULL,  -- index of the change within its Kafka record
+    _tm_commit_ts  INTEGER,           -- order key: commit TSO (LSN for PostgreSQL sources)
+    _tm_commit_ms  INTEGER,           -- upstream commit time, epoch ms, when known
+    _tm_op         TEXT    NOT NULL,  -- c | u | d
+    _tm_key        TEXT    NOT NULL,  -- JSON: {"key column": "value", ...}
+    _tm_row        TEXT,              -- JSON row image; NULL for a delete
+    _tm_landed_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now'))
+);
+
+-- Replica: same columns and key as upstream; created on first merge.
+CREATE TABLE IF NOT EXISTS "we""ird 'tab`le]" (
+    "select" INTEGER NOT NULL,
+    "Mixed Case" TEXT NOT NULL,
+    "semi;colon -- x" TEXT,
+    "naïve ""col""" TEXT,
+    "back\\slash" BLOB,
+    PRIMARY KEY ("select", "Mixed Case")
+);
+
+-- One merge, in one transaction. ?1 is the watermark the first SELECT returns.
+BEGIN IMMEDIATE;
+
+SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_we""ird 'tab`le]"),
+       (SELECT _tm_commit_ms FROM "_tidemark_stage_we""ird 'tab`le]" ORDER BY _tm_seq LIMIT 1);
+
+DROP TABLE IF EXISTS temp._tm_src;
+
+CREATE TEMP TABLE _tm_src AS
+SELECT s._tm_op AS _tidemark_op,
+       CAST(json_extract(s._tm_key, '$."select"') AS INTEGER) AS "select",
+       json_extract(s._tm_key, '$."Mixed Case"') AS "Mixed Case",
+       json_extract(s._tm_row, '$."semi;colon -- x"') AS "semi;colon -- x",
+       json_extract(s._tm_row, '$."naïve \u0022col\u0022"') AS "naïve ""col""",
+       unhex(json_extract(s._tm_row, '$."back\u005c\u005cslash"')) AS "back\\slash"
+FROM (
+    SELECT st.*, row_number() OVER (
+        PARTITION BY st._tm_key
+        ORDER BY st._tm_commit_ts DESC NULLS LAST, st._tm_topic DESC, st._tm_partition DESC, st._tm_offset DESC, st._tm_sub DESC
+    ) AS _tm_rank
+    FROM "_tidemark_stage_we""ird 'tab`le]" AS st
+    WHERE st._tm_seq <= ?1
+) AS s
+WHERE s._tm_rank = 1;
+
+-- Its row count is the number of rows deleted.
+DELETE FROM "we""ird 'tab`le]"
+WHERE ("select", "Mixed Case") IN (SELECT "select", "Mixed Case" FROM temp._tm_src WHERE _tidemark_op = 'd');
+
+-- Its row count is the number of rows updated.
+UPDATE "we""ird 'tab`le]" AS t
+SET "semi;colon -- x" = s."semi;colon -- x",
+    "naïve ""col""" = s."naïve ""col""",
+    "back\\slash" = s."back\\slash"
+FROM temp._tm_src AS s
+WHERE t."select" = s."select" AND t."Mixed Case" = s."Mixed Case" AND s._tidemark_op <> 'd';
+
+-- Its row count is the number of rows inserted.
+INSERT INTO "we""ird 'tab`le]" ("select", "Mixed Case", "semi;colon -- x", "naïve ""col""", "back\\slash")
+SELECT s."select", s."Mixed Case", s."semi;colon -- x", s."naïve ""col""", s."back\\slash"
+FROM temp._tm_src AS s
+WHERE s._tidemark_op <> 'd'
+  AND NOT EXISTS (SELECT 1 FROM "we""ird 'tab`le]" AS t WHERE t."select" = s."select" AND t."Mixed Case" = s."Mixed Case");
+
+-- Its row count is the number of staged rows consumed.
+DELETE FROM "_tidemark_stage_we""ird 'tab`le]" WHERE _tm_seq <= ?1;
+
+DROP TABLE IF EXISTS temp._tm_src;
+
+-- The run is recorded in _tidemark_merges in the same transaction.
+COMMIT;
