@@ -27,6 +27,9 @@ pub struct Config {
     /// Settings of the scripts `tidemark sql --dialect snowflake` prints.
     #[serde(default)]
     pub snowflake: SnowflakeConfig,
+    /// The `run` process itself.
+    #[serde(default)]
+    pub service: ServiceConfig,
     #[serde(default)]
     pub defaults: Defaults,
     #[serde(default)]
@@ -36,7 +39,7 @@ pub struct Config {
     pub base_dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     #[serde(default = "default_bootstrap")]
@@ -70,7 +73,7 @@ impl Default for KafkaConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WarehouseConfig {
     /// `sqlite://file.db` or `postgres://user:pass@host:5432/db`; default: an SQLite file.
@@ -83,6 +86,26 @@ impl WarehouseConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// After SIGTERM or SIGINT: how long `run` may take to land what it read, commit offsets and
+    /// finish a merge in flight. Past it, it exits anyway: what was read and not landed stays
+    /// uncommitted and is read again by the next run; a merge cut short rolls back.
+    #[serde(default = "default_shutdown_timeout_s")]
+    pub shutdown_timeout_s: u64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig { shutdown_timeout_s: default_shutdown_timeout_s() }
+    }
+}
+
+fn default_shutdown_timeout_s() -> u64 {
+    30
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnowflakeConfig {
@@ -90,7 +113,7 @@ pub struct SnowflakeConfig {
     pub task_warehouse: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaRegistryConfig {
     /// `https://registry.example:8081`
@@ -338,6 +361,48 @@ impl Config {
 
     pub fn default_path() -> PathBuf {
         PathBuf::from(DEFAULT_CONFIG)
+    }
+}
+
+/// Whether a librdkafka property holds a secret (its value is never shown).
+pub fn is_secret_property(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "secret", "sasl.oauthbearer.config", "ssl.key.pem", "ssl_key", "token"].iter().any(|s| k.contains(s))
+}
+
+// Debug output (in logs, errors, panics) never shows a secret.
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let props: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), if is_secret_property(k) { "***" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("group_id", &self.group_id)
+            .field("properties", &props)
+            .field("batch_records", &self.batch_records)
+            .field("batch_bytes", &self.batch_bytes)
+            .field("batch_linger_ms", &self.batch_linger_ms)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for WarehouseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WarehouseConfig").field("url", &self.url.as_deref().map(crate::db::redact_url)).finish()
+    }
+}
+
+impl std::fmt::Debug for SchemaRegistryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaRegistryConfig")
+            .field("url", &crate::db::redact_url(&self.url))
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
     }
 }
 

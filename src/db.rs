@@ -198,7 +198,7 @@ impl Pool {
             Ok(Pool::Pg(pool))
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
-                .map_err(|e| anyhow!("warehouse url {url}: {e}"))?
+                .map_err(|e| anyhow!("warehouse url {}: {e}", redact_url(url)))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 // FULL: a landed batch is on disk before its Kafka offsets are committed.
@@ -317,8 +317,29 @@ impl Tx<'_> {
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs and errors.
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs and errors; a
+/// `password=` query parameter is masked too.
 pub fn redact_url(url: &str) -> String {
+    let (main, query) = match url.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (url, None),
+    };
+    let mut out = redact_userinfo(main);
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+fn redact_userinfo(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else { return url.to_string() };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find('/').unwrap_or(rest.len());
@@ -341,5 +362,9 @@ mod tests {
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
         assert_eq!(redact_url("postgres://u:a@b@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=s3&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
+        );
     }
 }

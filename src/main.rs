@@ -15,11 +15,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    let code = match runtime.block_on(cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Whatever is still running (a shutdown cut short) does not hold the exit up.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }

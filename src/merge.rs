@@ -334,7 +334,10 @@ async fn run(
             Step::Inserted(_) => report.inserted = tx.execute(text, &[]).await.with_context(ctx)?,
             Step::Updated(_) => report.updated = tx.execute(text, &[]).await.with_context(ctx)?,
             Step::Deleted(_) => report.deleted = tx.execute(text, &[]).await.with_context(ctx)?,
-            Step::Cleanup(_) => report.staged_rows = tx.execute(text, &bound).await.with_context(ctx)?,
+            Step::Cleanup(_) => {
+                crate::failpoint::hit("merge.applied");
+                report.staged_rows = tx.execute(text, &bound).await.with_context(ctx)?
+            }
         }
     }
     report.duration = t0.elapsed();
@@ -343,6 +346,7 @@ async fn run(
         .await
         .with_context(|| format!("merge of `{table}`: recording the run"))?;
     tx.commit().await.with_context(|| format!("merge of `{table}`: COMMIT"))?;
+    crate::failpoint::hit("merge.committed");
     report.duration = t0.elapsed();
     Ok(Some(report))
 }

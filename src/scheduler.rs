@@ -9,17 +9,26 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info};
 
 use crate::config::Table;
+use crate::health::{Dependency, Health};
 use crate::merge::{merge, MergeOutcome, TableStopped};
 use crate::warehouse::Warehouse;
 
 /// Starts one task per table; each stops at `shutdown` (after finishing a merge in flight).
-pub fn start(wh: Arc<Warehouse>, tables: Vec<Table>, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    tables.into_iter().map(|t| tokio::spawn(run_table(wh.clone(), t, shutdown.clone()))).collect()
+pub fn start(
+    wh: Arc<Warehouse>,
+    tables: Vec<Table>,
+    health: Arc<Health>,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    tables.into_iter().map(|t| tokio::spawn(run_table(wh.clone(), t, health.clone(), shutdown.clone()))).collect()
 }
 
-async fn run_table(wh: Arc<Warehouse>, table: Table, mut shutdown: watch::Receiver<bool>) {
+async fn run_table(wh: Arc<Warehouse>, table: Table, health: Arc<Health>, mut shutdown: watch::Receiver<bool>) {
     info!(table = %table.name, schedule = %table.schedule_text, "merge schedule");
     let mut stopped = false;
+    // A failing merge is said once, and once when merges work again: a schedule of a second
+    // must not log sixty errors a minute while the warehouse is down.
+    let mut failing = false;
     loop {
         if *shutdown.borrow() {
             return;
@@ -51,12 +60,26 @@ async fn run_table(wh: Arc<Warehouse>, table: Table, mut shutdown: watch::Receiv
             _ => {}
         }
         match outcome {
-            Ok(MergeOutcome::Merged(_)) => {}
+            Err(e) => {
+                let error = format!("{e:#}");
+                if failing || health.is_down(Dependency::Warehouse) {
+                    debug!(table = %table.name, error, "merge failed again");
+                } else {
+                    error!(table = %table.name, error, "merge failed; staged rows are kept for the next run");
+                }
+                failing = true;
+                continue;
+            }
+            Ok(_) if failing => {
+                info!(table = %table.name, "merges work again");
+                failing = false;
+            }
+            Ok(_) => {}
+        }
+        match outcome {
+            Ok(MergeOutcome::Merged(_)) | Err(_) => {}
             Ok(MergeOutcome::NothingStaged) => debug!(table = %table.name, "nothing staged"),
             Ok(MergeOutcome::Busy) => debug!(table = %table.name, "skipped: a merge of this table runs elsewhere"),
-            Err(e) => {
-                error!(table = %table.name, error = %format!("{e:#}"), "merge failed; staged rows are kept for the next run")
-            }
         }
     }
 }

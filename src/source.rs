@@ -14,23 +14,34 @@ use anyhow::{bail, Context, Result};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
+use crate::codec::registry::RegistryUnavailable;
 use crate::config::KafkaConfig;
+use crate::health::{Dependency, Health};
 use crate::staging::{LandReport, Lander, RawRecord, StopOnRecord};
 
 /// Properties tidemark sets itself because its delivery guarantee depends on them.
 const OWNED_PROPERTIES: &[(&str, &str)] = &[("enable.auto.commit", "false"), ("enable.auto.offset.store", "false")];
 
-/// Logs librdkafka's events and rebalances through `tracing`.
-pub struct KafkaContext;
+/// Logs librdkafka's events and rebalances through `tracing`, and tells [`Health`] when the
+/// brokers cannot be reached. While they cannot, librdkafka's own (repeated) connection
+/// complaints are logged at debug level: the outage is said once, when it starts and ends.
+pub struct KafkaContext {
+    pub health: Arc<Health>,
+}
 
 impl ClientContext for KafkaContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        let complaint = !matches!(level, RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info | RDKafkaLogLevel::Debug);
+        if complaint && self.health.is_down(Dependency::Kafka) {
+            debug!(target: "librdkafka", facility = fac, "{log_message}");
+            return;
+        }
         match level {
             RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
                 error!(target: "librdkafka", facility = fac, "{log_message}")
@@ -44,7 +55,20 @@ impl ClientContext for KafkaContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        warn!(target: "librdkafka", %error, reason, "Kafka client error");
+        let unreachable = matches!(
+            error.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::AllBrokersDown
+                    | RDKafkaErrorCode::BrokerTransportFailure
+                    | RDKafkaErrorCode::Resolve
+                    | RDKafkaErrorCode::BrokerNotAvailable
+            )
+        );
+        if unreachable {
+            self.health.failing(Dependency::Kafka, reason);
+        } else {
+            warn!(target: "librdkafka", %error, reason, "Kafka client error");
+        }
     }
 }
 
@@ -83,7 +107,10 @@ pub fn client_config(cfg: &KafkaConfig) -> Result<ClientConfig> {
         .set("group.id", &cfg.group_id)
         .set("client.id", "tidemark")
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // While landing waits (the warehouse is down), reading pauses: what librdkafka
+        // prefetches meanwhile is bounded by this (its default is 64 MiB).
+        .set("queued.max.messages.kbytes", "32768");
     for (k, v) in OWNED_PROPERTIES {
         c.set(*k, *v);
     }
@@ -102,9 +129,9 @@ pub fn client_config(cfg: &KafkaConfig) -> Result<ClientConfig> {
 }
 
 /// A consumer subscribed to `topics`.
-pub fn consumer(cfg: &KafkaConfig, topics: &[String]) -> Result<Arc<KafkaConsumer>> {
+pub fn consumer(cfg: &KafkaConfig, topics: &[String], health: Arc<Health>) -> Result<Arc<KafkaConsumer>> {
     let consumer: KafkaConsumer = client_config(cfg)?
-        .create_with_context(KafkaContext)
+        .create_with_context(KafkaContext { health })
         .with_context(|| format!("creating the Kafka consumer for {}", cfg.bootstrap_servers))?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&names).with_context(|| format!("subscribing to {}", names.join(", ")))?;
@@ -142,6 +169,7 @@ pub async fn consume(
     consumer: &KafkaConsumer,
     lander: &mut Lander,
     cfg: &KafkaConfig,
+    health: &Health,
     mut shutdown: watch::Receiver<bool>,
     progress: Option<watch::Sender<ConsumeStats>>,
 ) -> Result<ConsumeStats> {
@@ -189,7 +217,9 @@ pub async fn consume(
         if batch.is_empty() {
             continue;
         }
-        let report = land_with_retry(lander, &batch, &mut shutdown).await?;
+        health.working(Dependency::Kafka);
+        let report = land_with_retry(lander, &batch, health, &mut shutdown).await?;
+        crate::failpoint::hit("land.committed");
         commit(consumer, &report.next_offsets, CommitMode::Async);
         for (topic, partition, next) in &report.next_offsets {
             landed.insert((topic.clone(), *partition), *next);
@@ -218,26 +248,27 @@ pub async fn consume(
 async fn land_with_retry(
     lander: &mut Lander,
     batch: &[RawRecord],
+    health: &Health,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<LandReport> {
     let mut backoff = Duration::from_millis(500);
-    let mut failing_since: Option<Instant> = None;
     loop {
         match lander.land(batch).await {
             Ok(r) => {
-                if let Some(t) = failing_since {
-                    info!(after_s = t.elapsed().as_secs(), "landing works again");
-                }
+                health.working(Dependency::Warehouse);
+                health.working(Dependency::SchemaRegistry);
                 return Ok(r);
             }
             Err(e) if e.downcast_ref::<StopOnRecord>().is_some() => return Err(e),
             Err(e) => {
-                if failing_since.is_none() {
-                    error!(error = %format!("{e:#}"), "landing failed; retrying with backoff, nothing is committed meanwhile");
-                    failing_since = Some(Instant::now());
+                // Said once per outage (Health logs the change), then at debug level per retry.
+                let dependency = if e.chain().any(|c| c.is::<RegistryUnavailable>()) {
+                    Dependency::SchemaRegistry
                 } else {
-                    debug!(error = %format!("{e:#}"), "landing failed again");
-                }
+                    Dependency::Warehouse
+                };
+                health.failing(dependency, &format!("{e:#}"));
+                debug!(error = %format!("{e:#}"), "landing failed again");
                 if *shutdown.borrow() {
                     return Err(e.context("shutting down while landing fails: the batch stays uncommitted"));
                 }

@@ -668,6 +668,7 @@ impl Lander {
             .execute(&mut *tx)
             .await
             .context("advancing offsets")?;
+        crate::failpoint::hit("land.written");
         tx.commit().await.context("committing the landing transaction")?;
         report.next_offsets = next.into_iter().map(|(t, p, n, _)| (t, p, n)).collect();
         Ok(report)
@@ -795,6 +796,7 @@ impl Lander {
             }
             q.execute(&mut *tx).await.context("advancing offsets")?;
         }
+        crate::failpoint::hit("land.written");
         tx.commit().await.context("committing the landing transaction")?;
         report.next_offsets = next.into_iter().map(|(t, p, n, _)| (t, p, n)).collect();
         Ok(report)

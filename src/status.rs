@@ -41,7 +41,56 @@ pub struct LastMerge {
     pub error: Option<String>,
 }
 
-pub async fn collect(wh: &Warehouse, tables: &[Table]) -> Result<Vec<TableStatus>> {
+/// A `tidemark run` process, from its heartbeat.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceStatus {
+    pub instance: String,
+    pub host: String,
+    pub pid: i64,
+    /// UTC.
+    pub started_at: String,
+    /// `running`, `waiting for … since … (error)`, or `stopped`.
+    pub state: String,
+    pub seen_s_ago: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub tables: Vec<TableStatus>,
+    /// The `run` processes heard from in the last day.
+    pub instances: Vec<InstanceStatus>,
+    /// Dead letters no configured table took (`tidemark dead-letters --table ''`).
+    pub unrouted_dead_letters: i64,
+}
+
+/// An instance silent for longer than this is not running, whatever its last state said.
+const SILENT_S: f64 = 30.0;
+
+pub async fn collect(wh: &Warehouse, tables: &[Table]) -> Result<Status> {
+    let instances = wh
+        .pool
+        .fetch(wh.sql.fixed("status_instances")?, &[])
+        .await
+        .context("reading _tidemark_instances")?
+        .iter()
+        .map(|r| InstanceStatus {
+            instance: r[0].to_text().unwrap_or_default(),
+            host: r[1].to_text().unwrap_or_default(),
+            pid: r[2].as_i64().unwrap_or(0),
+            started_at: r[3].to_text().unwrap_or_default(),
+            state: r[4].to_text().unwrap_or_default(),
+            seen_s_ago: r[5].to_text().and_then(|t| t.parse().ok()).unwrap_or(f64::NAN),
+        })
+        .collect();
+    let unrouted = wh.pool.fetch(wh.sql.fixed("status_unrouted_dead_letters")?, &[]).await?;
+    Ok(Status {
+        tables: collect_tables(wh, tables).await?,
+        instances,
+        unrouted_dead_letters: unrouted.first().and_then(|r| r[0].as_i64()).unwrap_or(0),
+    })
+}
+
+async fn collect_tables(wh: &Warehouse, tables: &[Table]) -> Result<Vec<TableStatus>> {
     let mut out = Vec::new();
     let now = Utc::now();
     for t in tables {
@@ -89,8 +138,41 @@ pub async fn collect(wh: &Warehouse, tables: &[Table]) -> Result<Vec<TableStatus
     Ok(out)
 }
 
-/// A plain-text table for terminals.
-pub fn render(statuses: &[TableStatus]) -> String {
+/// Plain text for terminals: the tables, then the instances.
+pub fn render(status: &Status) -> String {
+    let mut out = render_tables(&status.tables);
+    if status.unrouted_dead_letters > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} dead letters of no configured table (`tidemark dead-letters --table ''`)",
+            status.unrouted_dead_letters
+        );
+    }
+    if status.instances.is_empty() {
+        out.push_str("\nno `tidemark run` heard from in the last day\n");
+    }
+    for i in &status.instances {
+        let state = if i.state != "stopped" && !(i.seen_s_ago < SILENT_S) {
+            format!("NOT RESPONDING (last said: {})", i.state)
+        } else {
+            i.state.clone()
+        };
+        let _ = write!(
+            out,
+            "\ninstance {} pid {} (started {} UTC, heard {}): {state}",
+            i.host,
+            i.pid,
+            i.started_at,
+            format_age(i.seen_s_ago)
+        );
+    }
+    if !status.instances.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+fn render_tables(statuses: &[TableStatus]) -> String {
     let mut rows = vec![[
         "TABLE".to_string(),
         "STAGED".into(),

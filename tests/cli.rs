@@ -92,10 +92,10 @@ async fn merge_sql_and_status_commands() {
 
     let out = tidemark(&["--config", &cfg, "status", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
-    assert_eq!(v[0]["table"], "item");
-    assert_eq!(v[0]["staged_rows"], 0);
-    assert_eq!(v[0]["last_merge"]["inserted"], 2);
-    assert_eq!(v[0]["last_merge"]["status"], "ok");
+    assert_eq!(v["tables"][0]["table"], "item");
+    assert_eq!(v["tables"][0]["staged_rows"], 0);
+    assert_eq!(v["tables"][0]["last_merge"]["inserted"], 2);
+    assert_eq!(v["tables"][0]["last_merge"]["status"], "ok");
 
     let out = tidemark(&["--config", &cfg, "sql", "--table", "item"]);
     let lite = String::from_utf8_lossy(&out.stdout).to_string();

@@ -74,7 +74,7 @@ async fn incompatible_changes_stop_only_their_table(url: &str) {
     merged(&wh, "other").await;
     assert_eq!(count(&wh, "_tidemark_stage_item").await, 2);
     let status = tidemark::status::collect(&wh, &cfg.tables().unwrap()).await.unwrap();
-    assert!(status[0].stopped.is_some() && status[1].stopped.is_none());
+    assert!(status.tables[0].stopped.is_some() && status.tables[1].stopped.is_none());
 
     let accepted = wh.resume("item").await.unwrap().expect("was stopped");
     assert_eq!(accepted, vec![("i_im_id".to_string(), "varchar(10)".to_string())]);

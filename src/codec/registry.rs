@@ -7,8 +7,15 @@ use serde::Deserialize;
 
 use crate::config::SchemaRegistryConfig;
 
+/// The registry cannot be reached or fails (5xx): worth retrying, and what the service waits for.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RegistryUnavailable(pub String);
+
 pub struct Registry {
     base: String,
+    /// `base` with any password masked, for messages.
+    shown: String,
     client: reqwest::Client,
     auth: Option<(String, Option<String>)>,
 }
@@ -28,46 +35,45 @@ impl Registry {
             .user_agent("tidemark")
             .build()
             .context("building the schema registry client")?;
+        let base = cfg.url.trim_end_matches('/').to_string();
         Ok(Registry {
-            base: cfg.url.trim_end_matches('/').to_string(),
+            shown: crate::db::redact_url(&base),
+            base,
             client,
             auth: cfg.username.clone().map(|u| (u, cfg.password.clone())),
         })
     }
 
+    /// The registry's url, password masked.
     pub fn url(&self) -> &str {
-        &self.base
+        &self.shown
     }
 
     /// The latest schema registered under `subject`, `Ok(None)` when there is none.
     pub async fn latest(&self, subject: &str) -> Result<Option<String>> {
-        let url = format!("{}/subjects/{subject}/versions/latest", self.base);
-        let mut req = self.client.get(&url);
-        if let Some((user, password)) = &self.auth {
-            req = req.basic_auth(user, password.as_ref());
-        }
-        let resp = req.send().await.map_err(|e| anyhow!("schema registry {} unreachable: {e}", self.base))?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !resp.status().is_success() {
-            return Err(anyhow!("schema registry {} answered {} for subject {subject}", self.base, resp.status()));
-        }
-        let parsed: SchemaById = serde_json::from_slice(&resp.bytes().await?)
-            .with_context(|| format!("schema registry {}: unexpected answer for subject {subject}", self.base))?;
-        Ok(Some(parsed.schema))
+        self.get(&format!("/subjects/{subject}/versions/latest"), &format!("subject {subject}")).await
     }
 
     /// The writer schema registered under `id`; `Ok(None)` when the registry does not have it.
-    /// An unreachable or failing registry is an `Err`: the caller retries, committing nothing.
+    /// An unreachable or failing registry is an `Err` ([`RegistryUnavailable`]): the caller
+    /// retries, committing nothing.
     pub async fn schema(&self, id: u32) -> Result<Option<String>> {
-        let url = format!("{}/schemas/ids/{id}", self.base);
-        let mut req =
-            self.client.get(&url).header("Accept", "application/vnd.schemaregistry.v1+json, application/json");
+        self.get(&format!("/schemas/ids/{id}"), &format!("schema id {id}")).await
+    }
+
+    /// GET `path`: the schema text of the answer, `None` on 404.
+    async fn get(&self, path: &str, what: &str) -> Result<Option<String>> {
+        let mut req = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("Accept", "application/vnd.schemaregistry.v1+json, application/json");
         if let Some((user, password)) = &self.auth {
             req = req.basic_auth(user, password.as_ref());
         }
-        let resp = req.send().await.map_err(|e| anyhow!("schema registry {} unreachable: {e}", self.base))?;
+        // reqwest's errors name the url, which may carry credentials: shown without it.
+        let resp = req.send().await.map_err(|e| {
+            RegistryUnavailable(format!("schema registry {} unreachable: {}", self.shown, e.without_url()))
+        })?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
@@ -75,17 +81,25 @@ impl Registry {
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(anyhow!(
                 "schema registry {} refused the credentials ({status}): check [schema_registry] username and password",
-                self.base
+                self.shown
             ));
         }
-        if !status.is_success() {
-            return Err(anyhow!("schema registry {} answered {status} for schema id {id}", self.base));
+        if status.is_server_error() {
+            return Err(
+                RegistryUnavailable(format!("schema registry {} answered {status} for {what}", self.shown)).into()
+            );
         }
-        let body = resp.bytes().await.map_err(|e| anyhow!("schema registry {}: {e}", self.base))?;
+        if !status.is_success() {
+            return Err(anyhow!("schema registry {} answered {status} for {what}", self.shown));
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| RegistryUnavailable(format!("schema registry {}: {}", self.shown, e.without_url())))?;
         let parsed: SchemaById = serde_json::from_slice(&body)
-            .with_context(|| format!("schema registry {}: unexpected answer for schema id {id}", self.base))?;
+            .with_context(|| format!("schema registry {}: unexpected answer for {what}", self.shown))?;
         if let Some(t) = parsed.schema_type.filter(|t| t != "AVRO") {
-            return Err(anyhow!("schema id {id} is a {t} schema, not Avro"));
+            return Err(anyhow!("{what} is a {t} schema, not Avro"));
         }
         Ok(Some(parsed.schema))
     }

@@ -1,0 +1,7 @@
+{#- The newest dead letters, of table ?1 (all when NULL; '' for records no table took), at
+    most ?2. -#}
+SELECT id, created_at, table_name, topic, kafka_partition, kafka_offset, error, kafka_key, kafka_value
+FROM _tidemark_dead_letters
+WHERE ?1 IS NULL OR coalesce(table_name, '') = ?1
+ORDER BY id DESC
+LIMIT ?2
