@@ -152,7 +152,8 @@ pub fn render(status: &Status) -> String {
         out.push_str("\nno `tidemark run` heard from in the last day\n");
     }
     for i in &status.instances {
-        let state = if i.state != "stopped" && !(i.seen_s_ago < SILENT_S) {
+        let silent = i.seen_s_ago.is_nan() || i.seen_s_ago >= SILENT_S;
+        let state = if i.state != "stopped" && silent {
             format!("NOT RESPONDING (last said: {})", i.state)
         } else {
             i.state.clone()
