@@ -99,7 +99,7 @@ impl Cli {
     /// The default log filter for this command (RUST_LOG overrides it).
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Run => "info,librdkafka=warn",
+            Command::Run => "info,librdkafka=warn,sqlx=warn",
             _ => "warn",
         }
     }

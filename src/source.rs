@@ -177,6 +177,7 @@ pub async fn consume(
     let mut stats = ConsumeStats::default();
     // The next offset of every partition landed in this session, for the final commit.
     let mut landed: HashMap<(String, i32), i64> = HashMap::new();
+    let mut positions = Positions { next: lander.offsets().await.unwrap_or_default(), ..Default::default() };
     let mut stopping = *shutdown.borrow();
     while !stopping {
         let mut batch: Vec<RawRecord> = Vec::new();
@@ -218,12 +219,17 @@ pub async fn consume(
             continue;
         }
         health.working(Dependency::Kafka);
+        positions.check(consumer, lander, &mut batch).await;
+        if batch.is_empty() {
+            continue;
+        }
         let report = land_with_retry(lander, &batch, health, &mut shutdown).await?;
         crate::failpoint::hit("land.committed");
         commit(consumer, &report.next_offsets, CommitMode::Async);
         for (topic, partition, next) in &report.next_offsets {
             landed.insert((topic.clone(), *partition), *next);
         }
+        positions.landed(&report.next_offsets);
         stats.add(&report);
         debug!(records = report.records, staged = ?report.staged, dead = report.dead_letters, dup = report.duplicates, "landed");
         if let Some(p) = &progress {
@@ -243,6 +249,90 @@ pub async fn consume(
         info!(partitions = last.len(), "committed the landed offsets");
     }
     Ok(stats)
+}
+
+/// Where reading must go on from, per partition: the warehouse's next offset to land — the
+/// truth, whatever the group's committed offsets say (an operator's reset, another tool in
+/// the group, a broker that answers a fetch inside a record batch with the next batch).
+/// A batch that starts past it while the broker still holds the records between is not
+/// landed: the partition is rewound, further back at each attempt, and what is read twice
+/// is recognised at landing. Only records the broker no longer has become a gap.
+#[derive(Default)]
+struct Positions {
+    next: HashMap<(String, i32), i64>,
+    /// Partitions being rewound, and how far before the next offset the last rewind went.
+    rewinds: HashMap<(String, i32), i64>,
+}
+
+impl Positions {
+    fn landed(&mut self, next: &[(String, i32, i64)]) {
+        for (t, p, n) in next {
+            self.next.insert((t.clone(), *p), *n);
+        }
+    }
+
+    async fn check(&mut self, consumer: &KafkaConsumer, lander: &Lander, batch: &mut Vec<RawRecord>) {
+        let mut first: HashMap<(String, i32), i64> = HashMap::new();
+        for r in batch.iter() {
+            let f = first.entry((r.topic.to_string(), r.partition)).or_insert(r.offset);
+            *f = (*f).min(r.offset);
+        }
+        let mut reloaded = false;
+        let mut rewound: Vec<(String, i32)> = Vec::new();
+        for (tp, first) in first {
+            let ahead = |next: &HashMap<(String, i32), i64>| next.get(&tp).is_some_and(|n| first > *n);
+            if !ahead(&self.next) {
+                self.rewinds.remove(&tp);
+                continue;
+            }
+            // Another instance may have landed it since: ask the warehouse, once per batch.
+            if !reloaded {
+                reloaded = true;
+                if let Ok(o) = lander.offsets().await {
+                    self.next.extend(o);
+                }
+                if !ahead(&self.next) {
+                    continue;
+                }
+            }
+            let next = self.next.get(&tp).copied().unwrap_or(0);
+            let (topic, partition) = (&tp.0, tp.1);
+            let low = consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)).map(|(low, _)| low);
+            if matches!(low, Ok(low) if low > next) {
+                continue; // gone from Kafka: landed as a gap, which the lander reports
+            }
+            let earliest = low.unwrap_or(0).max(0);
+            // Exactly there first (what Kafka serves), then ever further back.
+            let back = match self.rewinds.get(&tp) {
+                None => 0,
+                Some(b) => (b * 16).max(16).min(next - earliest),
+            };
+            if self.rewinds.get(&tp) == Some(&back) {
+                warn!(topic, partition, next, first, "the broker serves no records between; landing the gap");
+                self.rewinds.remove(&tp);
+                continue;
+            }
+            let from = next - back;
+            info!(
+                topic,
+                partition,
+                next,
+                read_from = first,
+                rewind_to = from,
+                "read past the next offset to land: re-reading"
+            );
+            match consumer.seek(topic, partition, Offset::Offset(from), Duration::from_secs(5)) {
+                Ok(()) => {
+                    self.rewinds.insert(tp.clone(), back);
+                    rewound.push(tp);
+                }
+                Err(e) => warn!(topic, partition, error = %e, "cannot rewind; landing the gap"),
+            }
+        }
+        if !rewound.is_empty() {
+            batch.retain(|r| !rewound.iter().any(|(t, p)| **t == *r.topic && *p == r.partition));
+        }
+    }
 }
 
 async fn land_with_retry(

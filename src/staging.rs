@@ -269,6 +269,11 @@ impl Lander {
         Ok(Lander { wh, router: Router::new(tables), decoders, known, staging })
     }
 
+    /// The warehouse's next offset to land, per partition.
+    pub async fn offsets(&self) -> Result<HashMap<(String, i32), i64>> {
+        self.wh.offsets().await
+    }
+
     pub fn topics(&self) -> Vec<String> {
         self.router.topics()
     }

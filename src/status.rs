@@ -63,8 +63,9 @@ pub struct Status {
     pub unrouted_dead_letters: i64,
 }
 
-/// An instance silent for longer than this is not running, whatever its last state said.
-const SILENT_S: f64 = 30.0;
+/// An instance silent for longer than this (three heartbeats) is not running, whatever its last
+/// state said.
+const SILENT_S: f64 = 15.0;
 
 pub async fn collect(wh: &Warehouse, tables: &[Table]) -> Result<Status> {
     let instances = wh

@@ -242,3 +242,78 @@ async fn avro_end_to_end(url: &str) {
     assert_eq!(got, want);
 }
 both!(avro_end_to_end);
+
+/// The warehouse, not the consumer group, says where reading goes on: a group that starts
+/// past what has landed (here: a new `group_id` with `auto.offset.reset = "latest"`; also an
+/// operator's `--reset-offsets`, another tool in the group) still reads and lands the records
+/// in between.
+async fn a_group_ahead_of_the_warehouse_loses_nothing(url: &str) {
+    let mock = MockCluster::new(1).expect("mock cluster");
+    mock.create_topic(TOPIC, 1, 1).expect("topic");
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        ClientConfig::new().set("bootstrap.servers", mock.bootstrap_servers()).create().expect("producer");
+    let c = Canal::item();
+    let send = |from: i64, to: i64| {
+        for id in from..to {
+            let payload = c.insert(&item(id, &format!("n{id}"), "1.00"), tso(id as u64 + 1));
+            producer.send(BaseRecord::<(), _>::to(TOPIC).partition(0).payload(&payload)).expect("enqueue");
+        }
+        producer.flush(Duration::from_secs(30)).expect("flush");
+    };
+    let config = |group: &str, reset: &str| {
+        Config::parse(&format!(
+            "[kafka]\nbootstrap_servers = {:?}\ngroup_id = {group:?}\nbatch_linger_ms = 50\n\
+             [kafka.properties]\n\"auto.offset.reset\" = {reset:?}\n\
+             [warehouse]\nurl = {url:?}\n[defaults]\nschedule = \"0 0 0 1 1 *\"\n\
+             [[tables]]\nname = \"item\"\ntopic = \"{TOPIC}\"\n",
+            mock.bootstrap_servers()
+        ))
+        .expect("config")
+    };
+    let wh = Warehouse::open(url).await.unwrap();
+    let landed = |wh: std::sync::Arc<Warehouse>| async move {
+        wh.offsets().await.unwrap().get(&(TOPIC.to_string(), 0)).copied().unwrap_or(0)
+    };
+    let start = |config: Config| {
+        let (stop, stopped) = watch::channel(false);
+        (stop, tokio::spawn(async move { tidemark::service::run(&config, stopped, None).await }))
+    };
+    let wait = |n: i64, service: &tokio::task::JoinHandle<_>| {
+        let wh = wh.clone();
+        let finished = service.is_finished();
+        async move {
+            let started = Instant::now();
+            while landed(wh.clone()).await != n {
+                assert!(started.elapsed() < Duration::from_secs(60), "landed {} of {n}", landed(wh.clone()).await);
+                assert!(!finished, "the service stopped early");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    send(0, 40);
+    let (stop, service) = start(config("first", "earliest"));
+    wait(40, &service).await;
+    stop.send(true).unwrap();
+    service.await.unwrap().expect("service");
+
+    // 60 more records, then a new group that starts at the end of the topic.
+    send(40, 100);
+    let (stop, service) = start(config("second", "latest"));
+    // New records until the group has joined and read one (it starts at the end of the topic).
+    let mut sent = 100;
+    let started = Instant::now();
+    while landed(wh.clone()).await < 100 {
+        assert!(started.elapsed() < Duration::from_secs(60), "landed {}", landed(wh.clone()).await);
+        send(sent, sent + 1);
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait(sent, &service).await;
+    stop.send(true).unwrap();
+    let stats = service.await.unwrap().expect("service");
+    assert_eq!(stats.skipped_offsets, 0, "no gap was landed");
+    if let MergeOutcome::Merged(_) = merge(&wh, "item", true).await.unwrap() {}
+    assert_eq!(count(&wh, "item").await, sent, "records 40..100 were read though the group started after them");
+}
+both!(a_group_ahead_of_the_warehouse_loses_nothing);

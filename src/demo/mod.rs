@@ -336,7 +336,7 @@ async fn staged_rows(wh: &Warehouse, work: &Workload) -> Result<i64> {
 }
 
 /// The replica against the model: (replica rows, descriptions of differences).
-async fn compare(wh: &Warehouse, up: &workload::Upstream) -> Result<(usize, Vec<String>)> {
+pub async fn compare(wh: &Warehouse, up: &workload::Upstream) -> Result<(usize, Vec<String>)> {
     let name = up.spec.table;
     let schema = wh.schema(name).await?.ok_or_else(|| anyhow!("no schema recorded for `{name}`"))?;
     let t = TableCtx::new(name, &schema);

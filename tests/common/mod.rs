@@ -2,7 +2,11 @@
 //! test) and canal-json messages shaped exactly as TiCDC writes them.
 #![allow(dead_code)]
 
+pub mod broker;
+pub mod process;
+pub mod proxy;
 pub mod registry;
+pub mod stream;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

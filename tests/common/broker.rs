@@ -1,0 +1,111 @@
+//! A real Kafka-protocol broker process for the fault and end-to-end tests: `tansu`
+//! (crates.io; `./scripts/test.sh` installs it when missing) with in-memory storage.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use super::proxy::free_port;
+
+pub struct Broker {
+    child: Child,
+    /// Where clients connect (the advertised listener).
+    pub bootstrap: String,
+    pub log: PathBuf,
+}
+
+/// The tansu binary: `TIDEMARK_TANSU`, else `tansu` on PATH or in ~/.cargo/bin. Missing is a
+/// loud failure with the fix, never a skipped test.
+pub fn tansu() -> PathBuf {
+    if let Some(p) = std::env::var_os("TIDEMARK_TANSU") {
+        return PathBuf::from(p);
+    }
+    let mut candidates: Vec<PathBuf> =
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join("tansu")).collect();
+    if let Some(home) = std::env::var_os("HOME") {
+        candidates.push(PathBuf::from(home).join(".cargo/bin/tansu"));
+    }
+    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!(
+            "the fault tests need the `tansu` Kafka broker and it is not installed.\n\
+             Run the tests with ./scripts/test.sh (it installs tansu once, ~10 minutes), or:\n    \
+             cargo install --locked tansu --version 0.6.0 --features dynostore\n\
+             or point TIDEMARK_TANSU at a tansu binary."
+        )
+    })
+}
+
+impl Broker {
+    /// A broker listening on a port of its own and advertising it.
+    pub fn start(dir: &std::path::Path) -> Broker {
+        let port = free_port();
+        Broker::start_on(dir, port, port)
+    }
+
+    /// A broker listening on `listen` and telling clients to connect to `advertised` (a proxy
+    /// in front of it, for outage tests).
+    pub fn start_on(dir: &std::path::Path, listen: u16, advertised: u16) -> Broker {
+        let log = dir.join(format!("tansu-{listen}.log"));
+        let file = std::fs::File::create(&log).expect("tansu log");
+        let child = Command::new(tansu())
+            .args([
+                "broker",
+                "--storage-engine",
+                "memory://tansu/",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{listen}"),
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{advertised}"),
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("starting tansu");
+        let broker = Broker { child, bootstrap: format!("127.0.0.1:{advertised}"), log };
+        broker.wait_ready(listen);
+        broker
+    }
+
+    fn wait_ready(&self, listen: u16) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let probe: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", format!("127.0.0.1:{listen}"))
+            .set("group.id", "probe")
+            .create()
+            .expect("probe client");
+        while probe.fetch_metadata(None, Duration::from_secs(2)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not answer within 30 s: {}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub async fn create_topic(&self, name: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &self.bootstrap).create().expect("admin client");
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let res = admin
+            .create_topics([&topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+            .await
+            .expect("create_topics");
+        for r in res {
+            r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,174 @@
+//! Outages, end to end: `tidemark run` as a child process with PostgreSQL, then the Kafka
+//! broker (tansu), unreachable for 30 s mid-stream (a TCP proxy in between cuts every
+//! connection and refuses new ones). tidemark must wait and retry by itself, say so once when
+//! the outage starts and once when it ends (not per record or per retry), stop reading instead
+//! of buffering without bound, show the outage in `status`, and converge.
+//!
+//! `TIDEMARK_OUTAGE_S` (default 30) sets the length of each outage.
+
+mod common;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::broker::Broker;
+use common::process::Tidemark;
+use common::proxy::{free_port, Proxy};
+use common::stream::{self, PARTITIONS};
+use common::TestDb;
+use tidemark::demo::workload::Workload;
+use tidemark::warehouse::Warehouse;
+
+fn outage() -> Duration {
+    Duration::from_secs(std::env::var("TIDEMARK_OUTAGE_S").ok().and_then(|v| v.parse().ok()).unwrap_or(30))
+}
+
+/// `tidemark status` (against the warehouse directly, as from another machine).
+fn status(config: &std::path::Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["--config", config.to_str().unwrap(), "status"])
+        .output()
+        .expect("status");
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn occurrences(log: &str, what: &str) -> usize {
+    log.lines().filter(|l| l.contains(what)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_warehouse_goes_away_and_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path());
+    let db = TestDb::postgres().await;
+    let host_port = db.url.split('@').nth(1).and_then(|r| r.split('/').next()).expect("host:port in the url");
+    let pg_port: u16 = host_port.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(5432);
+    let proxy = Proxy::start(0, format!("127.0.0.1:{pg_port}").parse().unwrap()).await;
+    let proxied = db.url.replacen(&format!(":{pg_port}/"), &format!(":{}/", proxy.port), 1);
+    assert_ne!(proxied, db.url, "the warehouse url goes through the proxy");
+    let work = Workload::new(31, PARTITIONS);
+    let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
+    for t in &topics {
+        broker.create_topic(t, PARTITIONS).await;
+    }
+    // A small prefetch bound, so that the stream outgrows it during the outage.
+    let config = stream::config(dir.path(), &broker.bootstrap, &proxied, &work, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[kafka.properties]\n", "[kafka.properties]\n\"queued.max.messages.kbytes\" = \"4096\"\n");
+    std::fs::write(&config, text).unwrap();
+    let direct = stream::config(dir.path(), &broker.bootstrap, &db.url, &work, "");
+    let wh = Warehouse::open(&db.url).await.unwrap();
+
+    let rate = 3000;
+    let changes = rate * (outage().as_secs() + 25);
+    let done = Arc::new(AtomicU64::new(0));
+    let producer = {
+        let (bootstrap, done) = (broker.bootstrap.clone(), done.clone());
+        std::thread::spawn(move || stream::produce(bootstrap, work, changes, rate, done))
+    };
+    let mut run = Tidemark::run(&config, &dir.path().join("pg.log"), &[]);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(run.try_wait().is_none(), "{}", run.log_text());
+
+    proxy.cut();
+    let cut_at = Instant::now();
+    let landed_at_cut: i64 = wh.offsets().await.unwrap().values().sum();
+    tokio::time::sleep(outage() / 3).await;
+    let rss_early = run.rss_kib();
+    let mut rss_max = rss_early;
+    let mut said_not_responding = false;
+    while cut_at.elapsed() < outage() {
+        rss_max = rss_max.max(run.rss_kib());
+        if !said_not_responding && cut_at.elapsed() > Duration::from_secs(20) {
+            let s = status(&direct);
+            said_not_responding = s.contains("NOT RESPONDING");
+            assert!(said_not_responding || cut_at.elapsed() < outage() - Duration::from_secs(2), "{s}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let landed_in_outage: i64 = wh.offsets().await.unwrap().values().sum::<i64>() - landed_at_cut;
+    proxy.restore();
+    assert!(run.try_wait().is_none(), "run gave up during the outage:\n{}", run.log_text());
+
+    let model = producer.join().unwrap();
+    let high = stream::high_watermarks(&broker.bootstrap, &topics);
+    stream::wait_landed(&wh, &high, &mut [&mut run], Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await; // a heartbeat after the outage
+    let after = status(&direct);
+    stream::stop(&mut run, Duration::from_secs(30));
+    stream::assert_converged(&wh, &direct, &model).await;
+
+    let log = run.log_text();
+    eprintln!(
+        "warehouse outage: RSS {rss_early} KiB early in it, at most {rss_max} KiB; {landed_in_outage} records landed \
+         during it"
+    );
+    assert_eq!(landed_in_outage, 0, "nothing lands while the warehouse is away");
+    assert_eq!(occurrences(&log, "the warehouse is unreachable"), 1, "said once:\n{log}");
+    assert_eq!(occurrences(&log, "the warehouse is reachable again"), 1, "{log}");
+    assert!(occurrences(&log, "merge failed") <= 2, "a failing merge is said once per table:\n{log}");
+    assert!(
+        rss_max < rss_early + 16 * 1024,
+        "memory grew from {rss_early} to {rss_max} KiB while waiting: reading must pause"
+    );
+    assert!(said_not_responding, "status did not show the silent instance");
+    assert!(after.contains(": running"), "{after}");
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_broker_goes_away_and_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (listen, front) = (free_port(), free_port());
+    let proxy = Proxy::start(front, format!("127.0.0.1:{listen}").parse().unwrap()).await;
+    let broker = Broker::start_on(dir.path(), listen, front);
+    let db = TestDb::postgres().await;
+    let work = Workload::new(32, PARTITIONS);
+    let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
+    for t in &topics {
+        broker.create_topic(t, PARTITIONS).await;
+    }
+    let config = stream::config(dir.path(), &broker.bootstrap, &db.url, &work, "");
+    let wh = Warehouse::open(&db.url).await.unwrap();
+
+    let rate = 3000;
+    let changes = rate * 20;
+    let done = Arc::new(AtomicU64::new(0));
+    let producer = {
+        let (bootstrap, done) = (broker.bootstrap.clone(), done.clone());
+        std::thread::spawn(move || stream::produce(bootstrap, work, changes, rate, done))
+    };
+    let mut run = Tidemark::run(&config, &dir.path().join("kafka.log"), &[]);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+
+    proxy.cut();
+    let cut_at = Instant::now();
+    let mut waiting_shown = String::new();
+    while cut_at.elapsed() < outage() {
+        if waiting_shown.is_empty() && cut_at.elapsed() > Duration::from_secs(10) {
+            let s = status(&config);
+            if s.contains("waiting for Kafka since") {
+                waiting_shown = s;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    proxy.restore();
+    assert!(run.try_wait().is_none(), "run gave up during the outage:\n{}", run.log_text());
+
+    let model = producer.join().unwrap();
+    let high = stream::high_watermarks(&broker.bootstrap, &topics);
+    stream::wait_landed(&wh, &high, &mut [&mut run], Duration::from_secs(120)).await;
+    stream::stop(&mut run, Duration::from_secs(30));
+    stream::assert_converged(&wh, &config, &model).await;
+
+    let log = run.log_text();
+    assert!(!waiting_shown.is_empty(), "status never said it waits for Kafka:\n{}", status(&config));
+    assert_eq!(occurrences(&log, "Kafka is unreachable"), 1, "said once:\n{log}");
+    assert_eq!(occurrences(&log, "Kafka is reachable again"), 1, "{log}");
+    let complaints = log.lines().filter(|l| l.contains("ERROR") || l.contains("WARN")).count();
+    assert!(complaints <= 6, "{complaints} warnings and errors for one outage:\n{log}");
+    db.drop_db().await;
+}
