@@ -55,16 +55,7 @@ impl ClientContext for KafkaContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let unreachable = matches!(
-            error.rdkafka_error_code(),
-            Some(
-                RDKafkaErrorCode::AllBrokersDown
-                    | RDKafkaErrorCode::BrokerTransportFailure
-                    | RDKafkaErrorCode::Resolve
-                    | RDKafkaErrorCode::BrokerNotAvailable
-            )
-        );
-        if unreachable {
+        if unreachable(&error) {
             self.health.failing(Dependency::Kafka, reason);
         } else {
             warn!(target: "librdkafka", %error, reason, "Kafka client error");
@@ -80,6 +71,19 @@ impl ConsumerContext for KafkaContext {
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }
     }
+}
+
+/// An error that means the brokers cannot be reached (what the service then waits for).
+fn unreachable(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::Resolve
+                | RDKafkaErrorCode::BrokerNotAvailable
+        )
+    )
 }
 
 fn describe(tpl: &TopicPartitionList) -> String {
@@ -209,7 +213,11 @@ pub async fn consume(
                         }
                     }
                     Ok(Err(e)) => {
-                        warn!(error = %e, "Kafka consumer error");
+                        if unreachable(&e) {
+                            health.failing(Dependency::Kafka, &e.to_string());
+                        } else {
+                            warn!(error = %e, "Kafka consumer error");
+                        }
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
@@ -223,7 +231,13 @@ pub async fn consume(
         if batch.is_empty() {
             continue;
         }
-        let report = land_with_retry(lander, &batch, health, &mut shutdown).await?;
+        let Some(report) = land_with_retry(lander, &batch, health, &mut shutdown).await? else {
+            warn!(
+                records = batch.len(),
+                "stopping while landing fails: the last records read stay uncommitted and are read again by the next run"
+            );
+            break;
+        };
         crate::failpoint::hit("land.committed");
         commit(consumer, &report.next_offsets, CommitMode::Async);
         for (topic, partition, next) in &report.next_offsets {
@@ -335,19 +349,21 @@ impl Positions {
     }
 }
 
+/// Lands a batch, retrying with backoff while the warehouse or the registry is away. `None`:
+/// told to stop while it still fails (nothing of the batch is committed).
 async fn land_with_retry(
     lander: &mut Lander,
     batch: &[RawRecord],
     health: &Health,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<LandReport> {
+) -> Result<Option<LandReport>> {
     let mut backoff = Duration::from_millis(500);
     loop {
         match lander.land(batch).await {
             Ok(r) => {
                 health.working(Dependency::Warehouse);
                 health.working(Dependency::SchemaRegistry);
-                return Ok(r);
+                return Ok(Some(r));
             }
             Err(e) if e.downcast_ref::<StopOnRecord>().is_some() => return Err(e),
             Err(e) => {
@@ -360,7 +376,7 @@ async fn land_with_retry(
                 health.failing(dependency, &format!("{e:#}"));
                 debug!(error = %format!("{e:#}"), "landing failed again");
                 if *shutdown.borrow() {
-                    return Err(e.context("shutting down while landing fails: the batch stays uncommitted"));
+                    return Ok(None);
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}

@@ -45,8 +45,7 @@ async fn killed_at_any_instant_the_replica_still_converges() {
     }
     let config = stream::config(dir.path(), &broker.bootstrap, &db.url, &work, "[service]\nshutdown_timeout_s = 20");
     // Kept after the test (target/tmp/), to read when it fails.
-    let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("crash-tidemark.log");
-    let _ = std::fs::remove_file(&log);
+    let log = common::process::log_path("crash.log");
     let wh = Warehouse::open(&db.url).await.expect("warehouse");
 
     // Spread the stream over the kills: a life lasts about six seconds (joining the group

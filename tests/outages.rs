@@ -68,7 +68,7 @@ async fn the_warehouse_goes_away_and_comes_back() {
         let (bootstrap, done) = (broker.bootstrap.clone(), done.clone());
         std::thread::spawn(move || stream::produce(bootstrap, work, changes, rate, done))
     };
-    let mut run = Tidemark::run(&config, &dir.path().join("pg.log"), &[]);
+    let mut run = Tidemark::run(&config, &common::process::log_path("outage-warehouse.log"), &[]);
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert!(run.try_wait().is_none(), "{}", run.log_text());
 
@@ -140,7 +140,7 @@ async fn the_broker_goes_away_and_comes_back() {
         let (bootstrap, done) = (broker.bootstrap.clone(), done.clone());
         std::thread::spawn(move || stream::produce(bootstrap, work, changes, rate, done))
     };
-    let mut run = Tidemark::run(&config, &dir.path().join("kafka.log"), &[]);
+    let mut run = Tidemark::run(&config, &common::process::log_path("outage-kafka.log"), &[]);
     tokio::time::sleep(Duration::from_secs(10)).await;
 
     proxy.cut();

@@ -50,7 +50,8 @@ impl Broker {
     /// A broker listening on `listen` and telling clients to connect to `advertised` (a proxy
     /// in front of it, for outage tests).
     pub fn start_on(dir: &std::path::Path, listen: u16, advertised: u16) -> Broker {
-        let log = dir.join(format!("tansu-{listen}.log"));
+        let log = super::process::log_path(&format!("tansu-{listen}.log"));
+        let _ = dir;
         let file = std::fs::File::create(&log).expect("tansu log");
         let child = Command::new(tansu())
             .args([
@@ -62,7 +63,7 @@ impl Broker {
                 "--advertised-listener-url",
                 &format!("tcp://127.0.0.1:{advertised}"),
             ])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("TIDEMARK_TANSU_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()

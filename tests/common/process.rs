@@ -5,6 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// A fresh log file under target/tmp/, kept after the test for reading when it fails.
+pub fn log_path(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
 pub struct Tidemark {
     child: Child,
     pub log: PathBuf,
