@@ -23,10 +23,10 @@ use tidemark::warehouse::Warehouse;
 /// The partitions a run's log says it was last given.
 fn last_assignment(log: &str) -> usize {
     log.lines()
-        .filter(|l| l.contains("partitions assigned") || l.contains("partitions revoked"))
-        .last()
+        .rev()
+        .find(|l| l.contains("partitions assigned") || l.contains("partitions revoked"))
         .filter(|l| l.contains("partitions assigned"))
-        .map(|l| l.matches(|c: char| c == ',' || c == '[').count())
+        .map(|l| l.matches([',', '[']).count())
         .unwrap_or(0)
 }
 
