@@ -152,6 +152,27 @@ impl Change {
         out
     }
 
+    /// The first column whose value PostgreSQL cannot store: text holding the NUL character,
+    /// or JSON holding its `\u0000` escape (neither text nor jsonb take it).
+    pub fn column_with_nul(&self) -> Option<&str> {
+        let bad = |v: &Value, json: bool| match v {
+            Value::Text(s) => s.contains('\0') || (json && s.contains("\\u0000")),
+            _ => false,
+        };
+        let is_json =
+            |name: &str| self.schema.columns.iter().any(|c| c.name == name && c.ty.kind == crate::schema::Kind::Json);
+        if let Some((n, _)) = self.key_names.iter().zip(&self.key).find(|(n, v)| bad(v, is_json(n))) {
+            return Some(n);
+        }
+        let row = self.row.as_ref()?;
+        self.schema
+            .columns
+            .iter()
+            .zip(row)
+            .find(|(c, v)| bad(v, c.ty.kind == crate::schema::Kind::Json))
+            .map(|(c, _)| c.name.as_str())
+    }
+
     /// The row image as a JSON object, `None` for a delete.
     pub fn row_json(&self) -> Option<String> {
         let row = self.row.as_ref()?;

@@ -386,6 +386,14 @@ impl Lander {
             for mut c in changes {
                 self.check_schema(ti, &c, p).map_err(|e| (Some(ti), e))?;
                 self.conform(ti, &mut c).map_err(|e| (Some(ti), e))?;
+                if self.wh.dialect() == crate::dialect::Dialect::Postgres {
+                    if let Some(col) = c.column_with_nul() {
+                        return Err((
+                            Some(ti),
+                            format!("column `{col}` holds the NUL character (U+0000), which PostgreSQL cannot store"),
+                        ));
+                    }
+                }
                 let commit_ts = match c.commit_ts {
                     Some(ts) => {
                         Some(i64::try_from(ts).map_err(|_| (Some(ti), format!("commit ts {ts} is out of range")))?)
