@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # tidemark's test command (the README's, and what .ci/run calls).
 #
-# The tests talk to real things: a PostgreSQL server (15 or newer), SQLite files, and Kafka
-# through librdkafka's in-process mock cluster. This script makes sure PostgreSQL is there:
-#   - TIDEMARK_TEST_PG_URL set: that server is used as it is;
-#   - else the local server on 127.0.0.1:5432, started if it is installed but not running
-#     (as root: the machine's cluster; otherwise a private cluster under target/);
+# The tests talk to real things: a PostgreSQL server (15 or newer), SQLite files, Kafka through
+# librdkafka's in-process mock cluster, and — for the fault suite — a Kafka-compatible broker
+# process, tansu. This script makes sure they are there:
+#   - PostgreSQL: TIDEMARK_TEST_PG_URL when set; else the local server on 127.0.0.1:5432,
+#     started if it is installed but not running (as root: the machine's cluster; otherwise a
+#     private cluster under target/);
+#   - tansu: TIDEMARK_TANSU when set; else `tansu` on PATH or in cargo's bin directory; else it
+#     is installed from crates.io once (cargo install, about 13 minutes on 2 cores);
 # and fails loudly, with the fix, when it cannot. Then: fmt, clippy, and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,6 +82,27 @@ if [ -n "$psql_bin" ]; then
     | "$psql_bin" "$TIDEMARK_TEST_PG_URL" -q >/dev/null 2>&1 || true
 fi
 say "PostgreSQL: $TIDEMARK_TEST_PG_URL"
+
+TANSU_VERSION=0.6.0
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+if [ -z "${TIDEMARK_TANSU:-}" ]; then
+  if command -v tansu >/dev/null; then
+    TIDEMARK_TANSU=$(command -v tansu)
+  elif [ -x "$cargo_bin/tansu" ]; then
+    TIDEMARK_TANSU="$cargo_bin/tansu"
+  else
+    say "installing tansu $TANSU_VERSION, the Kafka broker of the fault tests (once; about 13 minutes)"
+    cargo install --locked tansu --version "$TANSU_VERSION" --features dynostore \
+      || die "could not install tansu from crates.io. Install it yourself:
+    cargo install --locked tansu --version $TANSU_VERSION --features dynostore
+or point TIDEMARK_TANSU at a tansu binary."
+    TIDEMARK_TANSU="$cargo_bin/tansu"
+  fi
+fi
+export TIDEMARK_TANSU
+"$TIDEMARK_TANSU" --version >/dev/null 2>&1 || die "tansu at $TIDEMARK_TANSU does not run; reinstall it:
+    cargo install --locked --force tansu --version $TANSU_VERSION --features dynostore"
+say "tansu: $TIDEMARK_TANSU ($("$TIDEMARK_TANSU" --version))"
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

@@ -440,3 +440,68 @@ async fn snowflake_script_from_the_registry() {
     assert!(!out.status.success());
     assert!(err.contains("format = \"canal-json\"") && err.contains("Snowflake"), "{err}");
 }
+
+/// The schema registry away while Avro records arrive: `run` waits for it (nothing committed),
+/// says so once in its log and in `status`, and lands everything when it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_goes_away_and_comes_back() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
+    let db = TestDb::postgres().await;
+    let registry = RegistryServer::start(None).await;
+    let mut p = Producer::new(&registry, None).await;
+    let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
+    mock.create_topic(TOPIC, 1, 1).unwrap();
+    let kafka: ThreadedProducer<DefaultProducerContext> =
+        rdkafka::config::ClientConfig::new().set("bootstrap.servers", mock.bootstrap_servers()).create().unwrap();
+    let records: Vec<_> = (0..50).map(|i| p.upsert(i, &format!("n{i}"), None, "c", tso(i as u64 + 1))).collect();
+    for r in &records {
+        let mut b = BaseRecord::<Vec<u8>, Vec<u8>>::to(TOPIC).partition(0);
+        b = b.key(r.key.as_ref().unwrap()).payload(r.value.as_ref().unwrap());
+        kafka.send(b).map_err(|(e, _)| e).unwrap();
+    }
+    kafka.flush(std::time::Duration::from_secs(10)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tidemark.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kafka]\nbootstrap_servers = {:?}\ngroup_id = \"g\"\nbatch_linger_ms = 50\n\
+             [warehouse]\nurl = {:?}\n[schema_registry]\nurl = {:?}\ntimeout_ms = 1000\n\
+             [defaults]\nformat = \"avro\"\nschedule = \"* * * * * *\"\n\
+             [[tables]]\nname = \"types\"\ntopic = \"{TOPIC}\"\n",
+            mock.bootstrap_servers(),
+            db.url,
+            registry.url
+        ),
+    )
+    .unwrap();
+    registry.set_down(true);
+    let mut run = common::process::Tidemark::run(&config, &common::process::log_path("outage-registry.log"), &[]);
+    let status = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .args(["--config", config.to_str().unwrap(), "status"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let wh = Warehouse::open(&db.url).await.unwrap();
+    let started = std::time::Instant::now();
+    while !status().contains("waiting for the schema registry since") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "status: {}\n{}", status(), run.log_text());
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert!(wh.offsets().await.unwrap().is_empty(), "nothing landed or committed while it is away");
+    registry.set_down(false);
+    while wh.offsets().await.unwrap().get(&(TOPIC.to_string(), 0)) != Some(&50) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(90), "{}", run.log_text());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    common::stream::stop(&mut run, std::time::Duration::from_secs(30));
+    let log = run.log_text();
+    assert_eq!(log.matches("the schema registry is unreachable").count(), 1, "{log}");
+    assert_eq!(log.matches("the schema registry is reachable again").count(), 1, "{log}");
+    assert_eq!(log.lines().filter(|l| l.contains("ERROR") || l.contains("WARN")).count(), 1, "{log}");
+    db.drop_db().await;
+}

@@ -172,3 +172,54 @@ async fn the_broker_goes_away_and_comes_back() {
     assert!(complaints <= 6, "{complaints} warnings and errors for one outage:\n{log}");
     db.drop_db().await;
 }
+
+/// SIGTERM while the warehouse hangs (a network partition: statements neither finish nor
+/// fail): landing and merges in flight cannot end, yet `run` exits 0 within
+/// `[service] shutdown_timeout_s`; what it read but did not land is read again by the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stopping_is_bounded_even_while_the_warehouse_is_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path());
+    let db = TestDb::postgres().await;
+    let host_port = db.url.split('@').nth(1).and_then(|r| r.split('/').next()).expect("host:port in the url");
+    let pg_port: u16 = host_port.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(5432);
+    let proxy = Proxy::start(0, format!("127.0.0.1:{pg_port}").parse().unwrap()).await;
+    let proxied = db.url.replacen(&format!(":{pg_port}/"), &format!(":{}/", proxy.port), 1);
+    let work = Workload::new(33, PARTITIONS);
+    let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
+    for t in &topics {
+        broker.create_topic(t, PARTITIONS).await;
+    }
+    let config = stream::config(dir.path(), &broker.bootstrap, &proxied, &work, "[service]\nshutdown_timeout_s = 4");
+    let direct = stream::config(dir.path(), &broker.bootstrap, &db.url, &work, "");
+    let done = Arc::new(AtomicU64::new(0));
+    let producer = {
+        let (bootstrap, done) = (broker.bootstrap.clone(), done.clone());
+        std::thread::spawn(move || stream::produce(bootstrap, work, 30_000, 2000, done))
+    };
+    let log = common::process::log_path("outage-shutdown.log");
+    let mut run = Tidemark::run(&config, &log, &[]);
+    tokio::task::block_in_place(|| run.wait_for_log("merged", Duration::from_secs(30)));
+    proxy.stall();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let asked = Instant::now();
+    run.signal("TERM");
+    let status = tokio::task::block_in_place(|| run.wait_for_exit(Duration::from_secs(15)));
+    let took = asked.elapsed();
+    assert!(status.is_some_and(|s| s.success()), "exit {status:?}:\n{}", run.log_text());
+    assert!(took < Duration::from_secs(7), "stopping took {took:?} with a 4 s bound:\n{}", run.log_text());
+    assert!(took >= Duration::from_secs(4), "it waited for the work in flight first ({took:?})");
+    assert!(run.log_text().contains("shutdown did not finish in time"), "{}", run.log_text());
+
+    // The next run, with the warehouse back, lands everything: nothing was lost.
+    proxy.restore();
+    let model = producer.join().unwrap();
+    let wh = Warehouse::open(&db.url).await.unwrap();
+    let mut again = Tidemark::run(&config, &log, &[]);
+    let high = stream::high_watermarks(&broker.bootstrap, &topics);
+    stream::wait_landed(&wh, &high, &mut [&mut again], Duration::from_secs(120)).await;
+    stream::stop(&mut again, Duration::from_secs(30));
+    stream::assert_converged(&wh, &direct, &model).await;
+    eprintln!("stopped in {took:?} while the warehouse was away");
+    db.drop_db().await;
+}
