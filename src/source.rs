@@ -294,7 +294,8 @@ impl Positions {
         let mut reloaded = false;
         let mut rewound: Vec<(String, i32)> = Vec::new();
         for (tp, first) in first {
-            let ahead = |next: &HashMap<(String, i32), i64>| next.get(&tp).is_some_and(|n| first > *n);
+            // A partition nothing has landed from yet starts at 0, as for the lander.
+            let ahead = |next: &HashMap<(String, i32), i64>| first > next.get(&tp).copied().unwrap_or(0);
             if !ahead(&self.next) {
                 self.rewinds.remove(&tp);
                 continue;
