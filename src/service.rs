@@ -82,8 +82,10 @@ async fn heartbeat(
         if health.is_down(Dependency::Kafka) && !stopping {
             let c = consumer.clone();
             let probe = tokio::task::spawn_blocking(move || c.fetch_metadata(None, Duration::from_secs(3))).await;
-            if matches!(probe, Ok(Ok(_))) {
-                health.working(Dependency::Kafka);
+            match probe {
+                Ok(Ok(_)) => health.working(Dependency::Kafka),
+                Ok(Err(e)) => debug!(error = %e, "Kafka still unreachable"),
+                Err(e) => debug!(error = %e, "Kafka probe"),
             }
         }
         let state = if stopping { "stopped".to_string() } else { health.describe() };
@@ -97,8 +99,10 @@ async fn heartbeat(
         if stopping {
             return;
         }
+        // While Kafka is away, ask it again every second: that is how its return is noticed.
+        let pause = if health.is_down(Dependency::Kafka) { Duration::from_secs(1) } else { HEARTBEAT };
         tokio::select! {
-            _ = tokio::time::sleep(HEARTBEAT) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = stop.changed() => {}
         }
     }

@@ -64,6 +64,13 @@ impl ClientContext for KafkaContext {
 }
 
 impl ConsumerContext for KafkaContext {
+    /// A commit the group coordinator acknowledged: the brokers are there.
+    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, _: &TopicPartitionList) {
+        if result.is_ok() {
+            self.health.working(Dependency::Kafka);
+        }
+    }
+
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => info!(partitions = %describe(tpl), "partitions assigned"),
@@ -226,7 +233,8 @@ pub async fn consume(
         if batch.is_empty() {
             continue;
         }
-        health.working(Dependency::Kafka);
+        // (Records here say nothing of the brokers: they may come from librdkafka's prefetch
+        // queue while the brokers are away. The heartbeat's metadata probe says they are back.)
         positions.check(consumer, lander, &mut batch).await;
         if batch.is_empty() {
             continue;

@@ -158,6 +158,7 @@ async fn the_broker_goes_away_and_comes_back() {
     proxy.restore();
     assert!(run.try_wait().is_none(), "run gave up during the outage:\n{}", run.log_text());
 
+    tokio::task::block_in_place(|| run.wait_for_log("Kafka is reachable again", Duration::from_secs(30)));
     let model = producer.join().unwrap();
     let high = stream::high_watermarks(&broker.bootstrap, &topics);
     stream::wait_landed(&wh, &high, &mut [&mut run], Duration::from_secs(120)).await;
