@@ -3,106 +3,11 @@
 #
 # The tests talk to real things: a PostgreSQL server (15 or newer), SQLite files, Kafka through
 # librdkafka's in-process mock cluster, and — for the fault suite — a Kafka-compatible broker
-# process, tansu. This script makes sure they are there:
-#   - PostgreSQL: TIDEMARK_TEST_PG_URL when set; else the local server on 127.0.0.1:5432,
-#     started if it is installed but not running (as root: the machine's cluster; otherwise a
-#     private cluster under target/);
-#   - tansu: TIDEMARK_TANSU when set; else `tansu` on PATH or in cargo's bin directory; else it
-#     is installed from crates.io once (cargo install, about 13 minutes on 2 cores);
-# and fails loudly, with the fix, when it cannot. Then: fmt, clippy, and every test.
+# process, tansu. scripts/services.sh makes sure PostgreSQL and tansu are there (or fails loudly,
+# with the fix); then: fmt, clippy, and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-say() { printf '== %s\n' "$*" >&2; }
-die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
-
-pg_bin() {
-  # The newest installed PostgreSQL's tools.
-  local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  [ -n "$d" ] && [ -x "$d/$1" ] && { echo "$d/$1"; return; }
-  command -v "$1" || true
-}
-
-wait_ready() { # host port
-  local isready; isready=$(pg_bin pg_isready)
-  for _ in $(seq 1 60); do
-    "$isready" -h "$1" -p "$2" -q && return 0
-    sleep 0.5
-  done
-  return 1
-}
-
-start_postgres() {
-  local isready; isready=$(pg_bin pg_isready)
-  [ -n "$isready" ] || die "PostgreSQL is not installed (pg_isready not found).
-Install it:   apt-get install -y postgresql     (tidemark needs PostgreSQL 15 or newer)
-or point the tests at a server:   TIDEMARK_TEST_PG_URL=postgres://user@host:5432/postgres $0"
-
-  if "$isready" -h 127.0.0.1 -p 5432 -q; then
-    export TIDEMARK_TEST_PG_URL="postgres://postgres@127.0.0.1:5432/postgres"
-    return
-  fi
-  if [ "$(id -u)" = 0 ] && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
-    local ver; ver=$(ls /etc/postgresql | sort -V | tail -n 1)
-    say "starting the machine's PostgreSQL $ver cluster"
-    pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
-    wait_ready 127.0.0.1 5432 || die "PostgreSQL $ver did not start: see /var/log/postgresql/postgresql-$ver-main.log"
-    export TIDEMARK_TEST_PG_URL="postgres://postgres@127.0.0.1:5432/postgres"
-    return
-  fi
-  # Not root (or no packaged cluster): a private cluster owned by this user.
-  local initdb pgctl data port
-  initdb=$(pg_bin initdb); pgctl=$(pg_bin pg_ctl)
-  [ -n "$initdb" ] && [ -n "$pgctl" ] || die "PostgreSQL's initdb/pg_ctl were not found; install postgresql, or set TIDEMARK_TEST_PG_URL."
-  data="$PWD/target/tidemark-pg"; port=55432
-  if [ ! -f "$data/PG_VERSION" ]; then
-    say "creating a private PostgreSQL cluster in $data"
-    mkdir -p "$data"
-    "$initdb" -D "$data" -U postgres --auth=trust >/dev/null
-  fi
-  if ! "$isready" -h 127.0.0.1 -p "$port" -q; then
-    say "starting the private PostgreSQL cluster on port $port"
-    "$pgctl" -D "$data" -l "$data/server.log" -o "-p $port -k $data -c listen_addresses=127.0.0.1" start >/dev/null
-  fi
-  wait_ready 127.0.0.1 "$port" || die "the private PostgreSQL cluster did not start: see $data/server.log"
-  export TIDEMARK_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
-}
-
-if [ -z "${TIDEMARK_TEST_PG_URL:-}" ]; then
-  start_postgres
-fi
-psql_bin=$(pg_bin psql)
-if [ -n "$psql_bin" ]; then
-  version=$("$psql_bin" "$TIDEMARK_TEST_PG_URL" -Atc 'SHOW server_version_num' 2>&1) \
-    || die "cannot connect to PostgreSQL at $TIDEMARK_TEST_PG_URL: $version"
-  [ "$version" -ge 150000 ] 2>/dev/null || die "PostgreSQL at $TIDEMARK_TEST_PG_URL is $version; tidemark needs 15 or newer (MERGE)."
-  # Test databases left behind by an interrupted run.
-  "$psql_bin" "$TIDEMARK_TEST_PG_URL" -Atc "SELECT 'DROP DATABASE IF EXISTS ' || quote_ident(datname) || ' WITH (FORCE);' FROM pg_database WHERE datname LIKE 'tidemark_test_%'" \
-    | "$psql_bin" "$TIDEMARK_TEST_PG_URL" -q >/dev/null 2>&1 || true
-fi
-say "PostgreSQL: $TIDEMARK_TEST_PG_URL"
-
-TANSU_VERSION=0.6.0
-cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
-if [ -z "${TIDEMARK_TANSU:-}" ]; then
-  if command -v tansu >/dev/null; then
-    TIDEMARK_TANSU=$(command -v tansu)
-  elif [ -x "$cargo_bin/tansu" ]; then
-    TIDEMARK_TANSU="$cargo_bin/tansu"
-  else
-    say "installing tansu $TANSU_VERSION, the Kafka broker of the fault tests (once; about 13 minutes)"
-    cargo install --locked tansu --version "$TANSU_VERSION" --features dynostore \
-      || die "could not install tansu from crates.io. Install it yourself:
-    cargo install --locked tansu --version $TANSU_VERSION --features dynostore
-or point TIDEMARK_TANSU at a tansu binary."
-    TIDEMARK_TANSU="$cargo_bin/tansu"
-  fi
-fi
-export TIDEMARK_TANSU
-"$TIDEMARK_TANSU" --version >/dev/null 2>&1 || die "tansu at $TIDEMARK_TANSU does not run; reinstall it:
-    cargo install --locked --force tansu --version $TANSU_VERSION --features dynostore"
-say "tansu: $TIDEMARK_TANSU ($("$TIDEMARK_TANSU" --version))"
+source scripts/services.sh
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

@@ -76,6 +76,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// tidemark against the physical limits on this machine: landing vs COPY, merge vs one
+    /// hand-written MERGE, freshness, memory (needs a Kafka broker and PostgreSQL; see
+    /// scripts/bench.sh).
+    Bench(crate::bench::BenchArgs),
     /// The whole pipeline in one process on embedded defaults (mock Kafka, SQLite).
     Demo(crate::demo::DemoArgs),
 }
@@ -270,6 +274,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => Ok(if crate::bench::run(args).await? { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
         Command::Demo(args) => Ok(if crate::demo::run(args).await? { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
     }
 }

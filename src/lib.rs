@@ -1,6 +1,7 @@
 //! tidemark keeps a warehouse replica of every table in a CDC stream:
 //! Kafka → decode → land (staging) → scheduled MERGE → replica. See `../README.md`.
 
+pub mod bench;
 pub mod change;
 pub mod cli;
 pub mod codec;

@@ -1,0 +1,2 @@
+{#- `tidemark bench`: the merge's typed last-change-per-key, kept as a table. -#}
+CREATE TABLE bench_src AS TABLE _tm_src

@@ -1,0 +1,1 @@
+CREATE TEMP TABLE _tm_src ON COMMIT DROP AS TABLE bench_src

@@ -1,0 +1,2 @@
+{#- `tidemark bench`: the freshness probes visible in the replica (warehouse 0). -#}
+SELECT CAST(ol_o_id AS INTEGER) FROM {{ t.name | ident }} WHERE ol_w_id = 0
