@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::db::{Bind, Conn, Pool};
 use crate::dialect::{merge_lock_id, Dialect, LOCK_SPACE};
@@ -27,7 +27,9 @@ pub enum Step {
     Run(&'static str),
     /// Run it with the watermark bound as parameter 1.
     Bounded(&'static str),
-    /// A query returning (inserted, updated, deleted).
+    /// A query returning cumulative (inserted, updated, deleted) counters, read before ...
+    Baseline(&'static str),
+    /// ... and after the statements that change the replica: the difference is what they did.
     Counts(&'static str),
     /// Run it; its row count is that many rows inserted / updated / deleted.
     Inserted(&'static str),
@@ -42,6 +44,7 @@ impl Step {
         match self {
             Step::Run(s)
             | Step::Bounded(s)
+            | Step::Baseline(s)
             | Step::Counts(s)
             | Step::Inserted(s)
             | Step::Updated(s)
@@ -56,8 +59,9 @@ pub fn plan(dialect: Dialect) -> &'static [Step] {
     match dialect {
         Dialect::Postgres => &[
             Step::Bounded("merge_source"),
-            Step::Counts("merge_counts"),
+            Step::Baseline("merge_counts"),
             Step::Run("merge_apply"),
+            Step::Counts("merge_counts"),
             Step::Cleanup("merge_cleanup"),
         ],
         Dialect::Sqlite => &[
@@ -313,8 +317,10 @@ async fn run(
     report.watermark = watermark;
     report.oldest_commit_ms = wm.first().and_then(|r| r[1].as_i64());
 
+    let mut baseline = (0u64, 0u64, 0u64);
     for step in plan(wh.dialect()) {
         let name = step.statement();
+        let step_started = Instant::now();
         let text = sql.render(name, &t, &[])?;
         let ctx = || format!("merge of `{table}`: statement {name}");
         let bound = [Bind::I64(watermark)];
@@ -325,11 +331,18 @@ async fn run(
             Step::Bounded(_) => {
                 tx.execute(text, &bound).await.with_context(ctx)?;
             }
-            Step::Counts(_) => {
+            Step::Baseline(_) | Step::Counts(_) => {
                 let rows = tx.fetch(text, &[]).await.with_context(ctx)?;
-                let row = rows.first().ok_or_else(|| anyhow!("{}: no row", ctx()))?;
-                let n = |i: usize| row.get(i).and_then(|c| c.as_i64()).unwrap_or(0) as u64;
-                (report.inserted, report.updated, report.deleted) = (n(0), n(1), n(2));
+                // No row: nothing counted yet (a table this transaction has not touched).
+                let n = |i: usize| rows.first().and_then(|r| r.get(i)).and_then(|c| c.as_i64()).unwrap_or(0) as u64;
+                let now = (n(0), n(1), n(2));
+                if matches!(step, Step::Baseline(_)) {
+                    baseline = now;
+                } else {
+                    report.inserted = now.0.saturating_sub(baseline.0);
+                    report.updated = now.1.saturating_sub(baseline.1);
+                    report.deleted = now.2.saturating_sub(baseline.2);
+                }
             }
             Step::Inserted(_) => report.inserted = tx.execute(text, &[]).await.with_context(ctx)?,
             Step::Updated(_) => report.updated = tx.execute(text, &[]).await.with_context(ctx)?,
@@ -339,6 +352,7 @@ async fn run(
                 report.staged_rows = tx.execute(text, &bound).await.with_context(ctx)?
             }
         }
+        debug!(table, statement = name, ms = step_started.elapsed().as_millis() as u64, "merge step");
     }
     report.duration = t0.elapsed();
     report.finished_at = Some(Utc::now());

@@ -79,7 +79,8 @@ fn executed(sql: &Sql, dialect: Dialect, t: &TableCtx) -> Result<Vec<Statement>>
     for step in plan(dialect) {
         let what = match step {
             Step::Run(_) | Step::Bounded(_) => None,
-            Step::Counts(_) => Some("Counts: rows inserted, updated, deleted (read before the apply)."),
+            Step::Baseline(_) => Some("The replica's insert/update/delete counters before the apply ..."),
+            Step::Counts(_) => Some("... and after: the differences are the rows inserted, updated, deleted."),
             Step::Inserted(_) => Some("Its row count is the number of rows inserted."),
             Step::Updated(_) => Some("Its row count is the number of rows updated."),
             Step::Deleted(_) => Some("Its row count is the number of rows deleted."),

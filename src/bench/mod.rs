@@ -146,20 +146,28 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
     report.details.push(format!("preloaded {n} changes into {topic} in {preload_s:.1} s"));
 
     // PostgreSQL: landing, then the merge on the last run's staging.
-    let mut land = (Runs::default(), Runs::default(), Runs::default()); // tidemark/s, COPY/s, RSS MiB
+    // tidemark/s, COPY/s, RSS MiB, the broker's own delivery/s, tidemark without the broker/s
+    let mut land = (Runs::default(), Runs::default(), Runs::default(), Runs::default(), Runs::default());
     let mut last_db = None;
     for r in 0..args.runs {
         let db = PgDb::create(&args.postgres, &format!("land{r}")).await?;
         let (rate, rss) =
             land_once(args, &topic, &db.url, &format!("bench-land-{r}-{}", std::process::id()), n).await?;
         let copy = pg_copy_limit(&db.url).await?;
+        let broker = broker_limit(&args.brokers, &topic, n)?;
+        let direct = PgDb::create(&args.postgres, &format!("direct{r}")).await?;
+        let in_process = land_without_broker(&direct.url, &topic, n, args.partitions).await?;
+        direct.drop_db().await;
         eprintln!(
-            "  PostgreSQL landing run {}: {rate:.0} changes/s, COPY {copy:.0} rows/s, peak RSS {rss:.0} MiB",
+            "  PostgreSQL landing run {}: {rate:.0} changes/s (broker alone {broker:.0}/s; without the broker \
+             {in_process:.0}/s), COPY {copy:.0} rows/s, peak RSS {rss:.0} MiB",
             r + 1
         );
         land.0 .0.push(rate);
         land.1 .0.push(copy);
         land.2 .0.push(rss);
+        land.3 .0.push(broker);
+        land.4 .0.push(in_process);
         if let Some(old) = last_db.replace(db) {
             old.drop_db().await;
         }
@@ -173,10 +181,30 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
         "≥ 0.50",
         Some(ratio >= 0.5),
     );
+    let ratio = land.4.median() / land.1.median();
+    report.row(
+        &format!("PostgreSQL landing without the broker, {n} changes"),
+        format!("{:.0} changes/s", land.4.median()),
+        format!("COPY: {:.0} rows/s", land.1.median()),
+        format!("{ratio:.2}"),
+        "(decode + stage + COPY)",
+        None,
+    );
+    report.row(
+        &format!("the broker alone, {n} records"),
+        format!("{:.0} records/s", land.3.median()),
+        "-".into(),
+        format!("landing / broker: {:.2}", land.0.median() / land.3.median()),
+        "(what bounds landing)",
+        None,
+    );
     report.details.push(format!(
-        "PostgreSQL landing runs: tidemark {} changes/s; COPY {} rows/s",
+        "PostgreSQL landing runs: tidemark {} changes/s; COPY {} rows/s; the broker alone {} records/s; \
+         tidemark without the broker {} changes/s",
         land.0.list(|x| format!("{x:.0}")),
-        land.1.list(|x| format!("{x:.0}"))
+        land.1.list(|x| format!("{x:.0}")),
+        land.3.list(|x| format!("{x:.0}")),
+        land.4.list(|x| format!("{x:.0}"))
     ));
 
     let db = last_db.ok_or_else(|| anyhow!("no landing run"))?;
@@ -197,6 +225,7 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
         merge.3.list(|x| format!("{x:.2}")),
         merge.1.list(|x| format!("{x:.2}"))
     ));
+    report.details.push(format!("PostgreSQL merge statements, per run: {}", merge.4.join("; ")));
 
     // Freshness at a steady rate on a 1 s schedule.
     let mut fresh = (Runs::default(), Runs::default(), Runs::default(), Runs::default());
@@ -240,7 +269,9 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
     );
 
     // SQLite: landing and merge against its own limits.
-    let mut lite = (Runs::default(), Runs::default(), Runs::default(), Runs::default(), Runs::default());
+    let mut lite =
+        (Runs::default(), Runs::default(), Runs::default(), Runs::default(), Runs::default(), Runs::default());
+    let mut lite_steps = Vec::new();
     for r in 0..args.runs {
         let path = args.dir.join(format!("bench-{r}.db"));
         for suffix in ["", "-wal", "-shm"] {
@@ -249,9 +280,15 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
         let url = format!("sqlite://{}", path.display());
         let (rate, rss) = land_once(args, &topic, &url, &format!("bench-lite-{r}-{}", std::process::id()), n).await?;
         let insert = sqlite_insert_limit(&url).await?;
+        let direct_path = args.dir.join(format!("bench-direct-{r}.db"));
+        let in_process =
+            land_without_broker(&format!("sqlite://{}", direct_path.display()), &topic, n, args.partitions).await?;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", direct_path.display()));
+        }
         let m = merge_runs(&BenchArgs { runs: 1, ..args.clone() }, &url, n).await?;
         eprintln!(
-            "  SQLite run {}: landing {rate:.0} changes/s (INSERT…SELECT {insert:.0} rows/s), merge {:.2} s (limit {:.2} s), peak RSS {rss:.0} MiB",
+            "  SQLite run {}: landing {rate:.0} changes/s (without the broker {in_process:.0}/s; INSERT…SELECT {insert:.0} rows/s), merge {:.2} s (limit {:.2} s), peak RSS {rss:.0} MiB",
             r + 1,
             m.0.median(),
             m.1.median()
@@ -259,8 +296,10 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
         lite.0 .0.push(rate);
         lite.1 .0.push(insert);
         lite.2 .0.extend(m.0 .0);
+        lite_steps.extend(m.4);
         lite.3 .0.extend(m.1 .0);
         lite.4 .0.push(rss.max(m.2.median()));
+        lite.5 .0.push(in_process);
         let _ = std::fs::remove_file(&path);
     }
     let ratio = lite.0.median() / lite.1.median();
@@ -272,6 +311,15 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
         "≥ 0.50",
         Some(ratio >= 0.5),
     );
+    let ratio = lite.5.median() / lite.1.median();
+    report.row(
+        &format!("SQLite landing without the broker, {n} changes"),
+        format!("{:.0} changes/s", lite.5.median()),
+        format!("INSERT…SELECT: {:.0} rows/s", lite.1.median()),
+        format!("{ratio:.2}"),
+        "(decode + stage + INSERT)",
+        None,
+    );
     let ratio = lite.3.median() / lite.2.median();
     report.row(
         &format!("SQLite merge, {n} staged into {n} rows"),
@@ -282,6 +330,7 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
         Some(ratio >= 0.7),
     );
     report.details.push(format!("SQLite peak RSS: {} MiB", lite.4.list(|x| format!("{x:.0}"))));
+    report.details.push(format!("SQLite merge statements, per run: {}", lite_steps.join("; ")));
 
     println!("\n{}", report.markdown());
     for d in &report.details {
@@ -397,7 +446,7 @@ impl Measured {
             .arg("--config")
             .arg(config)
             .args(args)
-            .env("RUST_LOG", "info,librdkafka=warn,sqlx=warn")
+            .env("RUST_LOG", "info,librdkafka=warn,sqlx=warn,tidemark::merge=debug")
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -487,6 +536,74 @@ async fn land_once(args: &BenchArgs, topic: &str, url: &str, group: &str, n: u64
     Ok(((n as i64 - at_t0) as f64 / elapsed, child.peak_mib()))
 }
 
+/// The broker's own delivery rate: every record of `topic` read by a bare librdkafka consumer
+/// that does nothing with them: records/s.
+fn broker_limit(brokers: &str, topic: &str, n: u64) -> Result<f64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("bench-raw-{}-{}", std::process::id(), chrono::Utc::now().timestamp_millis()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("creating a bare consumer")?;
+    consumer.subscribe(&[topic]).context("subscribing the bare consumer")?;
+    let (mut read, mut t0) = (0u64, None);
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    while read < n {
+        if Instant::now() > deadline {
+            bail!("the bare consumer read {read} of {n} records in 30 minutes");
+        }
+        if let Some(m) = consumer.poll(Duration::from_millis(500)) {
+            m.context("the bare consumer")?;
+            t0.get_or_insert_with(Instant::now);
+            read += 1;
+        }
+    }
+    Ok(read as f64 / t0.map(|t| t.elapsed().as_secs_f64()).unwrap_or(f64::NAN))
+}
+
+/// tidemark's own landing work — decode, stage, COPY — fed the same changes from memory in
+/// batches of 20,000 records, as they come from Kafka: changes/s.
+async fn land_without_broker(url: &str, topic: &str, n: u64, partitions: i32) -> Result<f64> {
+    let config = crate::config::Config::parse(&format!(
+        "[warehouse]\nurl = {url:?}\n[[tables]]\nname = {TABLE:?}\ntopic = {topic:?}\n"
+    ))?;
+    let wh = Warehouse::open(url).await?;
+    let mut lander =
+        crate::staging::Lander::new(wh.clone(), config.tables()?, crate::codec::ValueContext::default(), None).await?;
+    let mut gen = Generator::new(topic, n, partitions, 20261125, true);
+    let topic: Arc<str> = topic.into();
+    let mut offsets: HashMap<i32, i64> = HashMap::new();
+    let mut batches = Vec::new();
+    let mut produced = 0;
+    while produced < n {
+        let batch: Vec<crate::staging::RawRecord> = (0..20_000.min(n - produced))
+            .map(|_| {
+                let c = gen.next_change();
+                let offset = offsets.entry(c.partition).or_default();
+                *offset += 1;
+                crate::staging::RawRecord {
+                    topic: topic.clone(),
+                    partition: c.partition,
+                    offset: *offset - 1,
+                    key: None,
+                    value: Some(c.payload),
+                }
+            })
+            .collect();
+        produced += batch.len() as u64;
+        batches.push(batch);
+    }
+    let t0 = Instant::now();
+    for b in &batches {
+        lander.land(b).await?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    wh.pool.close().await;
+    Ok(n as f64 / secs)
+}
+
 /// PostgreSQL's binary COPY of the staging rows just landed, from a file, into an identical
 /// table: rows/s.
 async fn pg_copy_limit(url: &str) -> Result<f64> {
@@ -539,10 +656,10 @@ async fn sqlite_insert_limit(url: &str) -> Result<f64> {
 }
 
 /// Merge runs on the staging landed in `url`: (tidemark s, limit s, tidemark peak RSS MiB,
-/// tidemark wall time of the whole `tidemark merge` process s).
+/// tidemark wall time of the whole `tidemark merge` process s, its time per statement).
 /// Each run starts from the same replica (N rows) and the same staged changes; the limit runs
 /// from a de-duplicated, typed copy of them, and must give the same replica.
-async fn merge_runs(args: &BenchArgs, url: &str, n: u64) -> Result<(Runs, Runs, Runs, Runs)> {
+async fn merge_runs(args: &BenchArgs, url: &str, n: u64) -> Result<(Runs, Runs, Runs, Runs, Vec<String>)> {
     let wh = Warehouse::open(url).await?;
     let sql = &wh.sql;
     let schema = wh.schema(TABLE).await?.ok_or_else(|| anyhow!("nothing landed for {TABLE}"))?;
@@ -558,7 +675,7 @@ async fn merge_runs(args: &BenchArgs, url: &str, n: u64) -> Result<(Runs, Runs, 
     // The limit's input: tidemark's own typed last-change-per-key, made once.
     prepare_source(&wh, &t).await?;
 
-    let mut out = (Runs::default(), Runs::default(), Runs::default(), Runs::default());
+    let mut out = (Runs::default(), Runs::default(), Runs::default(), Runs::default(), Vec::new());
     for r in 0..args.runs {
         for (saved, table) in [
             ("bench_replica_saved", TABLE),
@@ -597,6 +714,18 @@ async fn merge_runs(args: &BenchArgs, url: &str, n: u64) -> Result<(Runs, Runs, 
         let Some(secs) = reported.filter(|_| status.success()) else {
             bail!("tidemark merge failed: {stdout} (see {}/bench-merge-{r}.log)", args.dir.display());
         };
+        // Where its time went, from its own log ("merge step … statement=… ms=…").
+        let log = std::fs::read_to_string(args.dir.join(format!("bench-merge-{r}.log"))).unwrap_or_default();
+        let steps: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains("merge step"))
+            .filter_map(|l| {
+                let field =
+                    |k: &str| l.split(k).nth(1)?.split_whitespace().next().map(|v| v.trim_matches('"').to_string());
+                Some(format!("{} {} ms", field("statement=")?, field("ms=")?))
+            })
+            .collect();
+        out.4.push(steps.join(", "));
         let limit = reference_merge(&wh, &t).await?;
         let diff = wh.pool.fetch(sql.render("bench_differences", &t, &named(TABLE, "bench_ref"))?, &[]).await?;
         let diff = diff.first().and_then(|r| r[0].as_i64()).unwrap_or(-1);

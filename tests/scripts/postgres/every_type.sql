@@ -89,12 +89,10 @@ FROM "_tidemark_stage_every_type" AS s
 WHERE s._tm_seq <= $1
 ORDER BY (s._tm_key ->> 'id')::numeric(20,0), (s._tm_key ->> 'code'), s._tm_commit_ts DESC NULLS LAST, s._tm_topic DESC, s._tm_partition DESC, s._tm_offset DESC, s._tm_sub DESC;
 
--- Counts: rows inserted, updated, deleted (read before the apply).
-SELECT count(*) FILTER (WHERE s._tidemark_op <> 'd' AND t."id" IS NULL) AS inserted,
-       count(*) FILTER (WHERE s._tidemark_op <> 'd' AND t."id" IS NOT NULL) AS updated,
-       count(*) FILTER (WHERE s._tidemark_op = 'd' AND t."id" IS NOT NULL) AS deleted
-FROM _tm_src AS s
-LEFT JOIN "every_type" AS t ON t."id" = s."id" AND t."code" = s."code";
+-- The replica's insert/update/delete counters before the apply ...
+SELECT n_tup_ins, n_tup_upd, n_tup_del
+FROM pg_stat_xact_user_tables
+WHERE relid = '"every_type"'::regclass;
 
 MERGE INTO "every_type" AS t
 USING _tm_src AS s
@@ -131,6 +129,11 @@ WHEN MATCHED THEN
 WHEN NOT MATCHED AND s._tidemark_op <> 'd' THEN
     INSERT ("id", "code", "ti", "si", "mi", "i", "iu", "bi", "d", "dbig", "dmax", "f", "db", "bt", "c", "vc", "tx", "bn", "vb", "bl", "dt", "dtm", "ts", "tm", "y", "e", "st", "j")
     VALUES (s."id", s."code", s."ti", s."si", s."mi", s."i", s."iu", s."bi", s."d", s."dbig", s."dmax", s."f", s."db", s."bt", s."c", s."vc", s."tx", s."bn", s."vb", s."bl", s."dt", s."dtm", s."ts", s."tm", s."y", s."e", s."st", s."j");
+
+-- ... and after: the differences are the rows inserted, updated, deleted.
+SELECT n_tup_ins, n_tup_upd, n_tup_del
+FROM pg_stat_xact_user_tables
+WHERE relid = '"every_type"'::regclass;
 
 -- Its row count is the number of staged rows consumed.
 DELETE FROM "_tidemark_stage_every_type" WHERE _tm_seq <= $1;

@@ -43,12 +43,10 @@ FROM "_tidemark_stage_we""ird 'tab`le]" AS s
 WHERE s._tm_seq <= $1
 ORDER BY (s._tm_key ->> 'select')::integer, (s._tm_key ->> 'Mixed Case'), s._tm_commit_ts DESC NULLS LAST, s._tm_topic DESC, s._tm_partition DESC, s._tm_offset DESC, s._tm_sub DESC;
 
--- Counts: rows inserted, updated, deleted (read before the apply).
-SELECT count(*) FILTER (WHERE s._tidemark_op <> 'd' AND t."select" IS NULL) AS inserted,
-       count(*) FILTER (WHERE s._tidemark_op <> 'd' AND t."select" IS NOT NULL) AS updated,
-       count(*) FILTER (WHERE s._tidemark_op = 'd' AND t."select" IS NOT NULL) AS deleted
-FROM _tm_src AS s
-LEFT JOIN "we""ird 'tab`le]" AS t ON t."select" = s."select" AND t."Mixed Case" = s."Mixed Case";
+-- The replica's insert/update/delete counters before the apply ...
+SELECT n_tup_ins, n_tup_upd, n_tup_del
+FROM pg_stat_xact_user_tables
+WHERE relid = '"we""ird ''tab`le]"'::regclass;
 
 MERGE INTO "we""ird 'tab`le]" AS t
 USING _tm_src AS s
@@ -62,6 +60,11 @@ WHEN MATCHED THEN
 WHEN NOT MATCHED AND s._tidemark_op <> 'd' THEN
     INSERT ("select", "Mixed Case", "semi;colon -- x", "naïve ""col""", "back\\slash")
     VALUES (s."select", s."Mixed Case", s."semi;colon -- x", s."naïve ""col""", s."back\\slash");
+
+-- ... and after: the differences are the rows inserted, updated, deleted.
+SELECT n_tup_ins, n_tup_upd, n_tup_del
+FROM pg_stat_xact_user_tables
+WHERE relid = '"we""ird ''tab`le]"'::regclass;
 
 -- Its row count is the number of staged rows consumed.
 DELETE FROM "_tidemark_stage_we""ird 'tab`le]" WHERE _tm_seq <= $1;

@@ -43,12 +43,10 @@ FROM "_tidemark_stage_item" AS s
 WHERE s._tm_seq <= $1
 ORDER BY (s._tm_key ->> 'i_id')::integer, s._tm_commit_ts DESC NULLS LAST, s._tm_topic DESC, s._tm_partition DESC, s._tm_offset DESC, s._tm_sub DESC;
 
--- Counts: rows inserted, updated, deleted (read before the apply).
-SELECT count(*) FILTER (WHERE s._tidemark_op <> 'd' AND t."i_id" IS NULL) AS inserted,
-       count(*) FILTER (WHERE s._tidemark_op <> 'd' AND t."i_id" IS NOT NULL) AS updated,
-       count(*) FILTER (WHERE s._tidemark_op = 'd' AND t."i_id" IS NOT NULL) AS deleted
-FROM _tm_src AS s
-LEFT JOIN "item" AS t ON t."i_id" = s."i_id";
+-- The replica's insert/update/delete counters before the apply ...
+SELECT n_tup_ins, n_tup_upd, n_tup_del
+FROM pg_stat_xact_user_tables
+WHERE relid = '"item"'::regclass;
 
 MERGE INTO "item" AS t
 USING _tm_src AS s
@@ -63,6 +61,11 @@ WHEN MATCHED THEN
 WHEN NOT MATCHED AND s._tidemark_op <> 'd' THEN
     INSERT ("i_id", "i_im_id", "i_name", "i_price", "i_data")
     VALUES (s."i_id", s."i_im_id", s."i_name", s."i_price", s."i_data");
+
+-- ... and after: the differences are the rows inserted, updated, deleted.
+SELECT n_tup_ins, n_tup_upd, n_tup_del
+FROM pg_stat_xact_user_tables
+WHERE relid = '"item"'::regclass;
 
 -- Its row count is the number of staged rows consumed.
 DELETE FROM "_tidemark_stage_item" WHERE _tm_seq <= $1;
