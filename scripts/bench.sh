@@ -29,10 +29,14 @@ run() {
   say "tidemark bench $*"
   ./target/release/tidemark bench --brokers "127.0.0.1:$port" --postgres "$TIDEMARK_TEST_PG_URL" "$@"
 }
+# A missed target makes the bench exit non-zero; both sizes still run.
+missed=0
 if [ $# -gt 0 ]; then
-  run "$@"
+  run "$@" || missed=1
 else
   for n in 100000 1000000; do
-    run --changes "$n" | tee "target/bench/results-$n.md"
+    run --changes "$n" | tee "target/bench/results-$n.md" || missed=1
   done
 fi
+[ "$missed" = 0 ] || say "some targets were missed (see the tables above)"
+exit "$missed"

@@ -22,8 +22,18 @@ pub struct Cli {
     /// The config file (default: ./tidemark.toml).
     #[arg(long, short, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Log lines as text or JSON; `auto`: text on a terminal, JSON otherwise. Levels: RUST_LOG.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +67,9 @@ pub enum Command {
         #[arg(long)]
         table: String,
     },
+    /// Is the config ready to run? Checks it, every source_ddl, the warehouse, Kafka and the
+    /// schema registry, lists the topics and the replica tables; non-zero with every problem.
+    Check,
     /// Per table: staged rows, oldest staged change, last merge, dead letters.
     Status {
         /// Machine-readable output.
@@ -172,9 +185,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let wh = Warehouse::open(config.warehouse.url()).await?;
             let mut failed = 0;
-            for t in &tables {
+            // Across several tables, a progress line on a terminal; plain result lines always.
+            let progress = tables.len() > 1 && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            for (i, t) in tables.iter().enumerate() {
+                if progress {
+                    eprint!("\r[{}/{}] merging {}…\x1b[K", i + 1, tables.len(), t.name.escape_debug());
+                }
                 wh.register_table(&t.name, &t.topic).await?;
-                match merge(&wh, &t.name, true).await {
+                let outcome = merge(&wh, &t.name, true).await;
+                if progress {
+                    eprint!("\r\x1b[K");
+                }
+                match outcome {
                     Ok(MergeOutcome::Merged(r)) => println!(
                         "{}: {} staged changes → {} inserted, {} updated, {} deleted in {} ms{}{}",
                         t.name,
@@ -258,6 +280,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print!("{}", crate::status::render(&status));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            let config = cli.load_config()?;
+            let findings = crate::check::run(&config).await?;
+            for line in &findings.lines {
+                println!("{line}");
+            }
+            if findings.problems > 0 {
+                println!("{} problem(s)", findings.problems);
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("ready to run");
             Ok(ExitCode::SUCCESS)
         }
         Command::DeadLetters { table, limit, json } => {

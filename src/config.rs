@@ -30,6 +30,9 @@ pub struct Config {
     /// The `run` process itself.
     #[serde(default)]
     pub service: ServiceConfig,
+    /// `run`'s HTTP endpoint: /metrics, /healthz, /readyz.
+    #[serde(default)]
+    pub http: HttpConfig,
     #[serde(default)]
     pub defaults: Defaults,
     #[serde(default)]
@@ -84,6 +87,14 @@ impl WarehouseConfig {
     pub fn url(&self) -> &str {
         self.url.as_deref().unwrap_or(DEFAULT_WAREHOUSE)
     }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// `host:port` to serve /metrics (Prometheus), /healthz and /readyz on, e.g.
+    /// `127.0.0.1:9464` (`0.0.0.0:9464` in a container). Unset: no HTTP endpoint.
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -603,12 +614,21 @@ mod shipped {
     /// The sample config in deploy/ parses with the real parser (its variables set).
     #[test]
     fn deploy_config_is_valid() {
-        std::env::set_var("KAFKA_BOOTSTRAP", "kafka:9092");
-        std::env::set_var("PGPASSWORD", "secret");
+        for (k, v) in [
+            ("KAFKA_BOOTSTRAP", "kafka:9092"),
+            ("PGUSER", "tidemark"),
+            ("PGPASSWORD", "secret"),
+            ("PGHOST", "db"),
+            ("PGPORT", "5432"),
+            ("PGDATABASE", "replica"),
+        ] {
+            std::env::set_var(k, v);
+        }
         let text = include_str!("../deploy/tidemark.toml");
         let c = Config::parse(text).expect("deploy/tidemark.toml");
         assert_eq!(c.kafka.bootstrap_servers, "kafka:9092");
         assert_eq!(c.table("item").unwrap().topic, "tidb_tpcc_item");
-        assert!(c.warehouse.url().starts_with("postgres://"));
+        assert_eq!(c.warehouse.url(), "postgres://tidemark:secret@db:5432/replica");
+        assert_eq!(c.http.listen.as_deref(), Some("127.0.0.1:9464"));
     }
 }

@@ -37,9 +37,24 @@ pub struct Down {
     pub error: String,
 }
 
+impl Dependency {
+    /// Its name in metrics and JSON.
+    pub fn key(self) -> &'static str {
+        match self {
+            Dependency::Kafka => "kafka",
+            Dependency::Warehouse => "warehouse",
+            Dependency::SchemaRegistry => "schema_registry",
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Health {
     down: Mutex<BTreeMap<Dependency, Down>>,
+    /// Dependencies that have answered at least once since the start.
+    seen: Mutex<std::collections::BTreeSet<Dependency>>,
+    /// Tables whose merges are stopped, and why.
+    stopped: Mutex<Vec<(String, String)>>,
 }
 
 impl Health {
@@ -55,17 +70,53 @@ impl Health {
             return false;
         }
         error!(dependency = %d, error, "{d} is unreachable; waiting for it (retrying with backoff, nothing is committed meanwhile)");
+        crate::telemetry::dependency(d.key(), false);
         down.insert(d, Down { dependency: d, since: Utc::now(), error: error.to_string() });
         true
     }
 
     /// Reports `d` working; logs (once) when it was down.
     pub fn working(&self, d: Dependency) {
+        if self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(d) {
+            crate::telemetry::dependency(d.key(), true);
+        }
         let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(state) = down.remove(&d) {
             let secs = (Utc::now() - state.since).num_milliseconds() as f64 / 1000.0;
             info!(dependency = %d, down_s = secs, "{d} is reachable again");
+            crate::telemetry::dependency(d.key(), true);
         }
+    }
+
+    /// The tables whose merges are stopped now (the heartbeat reads them from the warehouse).
+    pub fn set_stopped(&self, tables: Vec<(String, String)>) {
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = tables;
+    }
+
+    /// Why the service cannot do its job, if it cannot: `/readyz`. Ready means Kafka and the
+    /// warehouse answered since the start and are not down now (the warehouse's migrations
+    /// are applied before anything else runs), the registry is not down, and no table is stopped.
+    pub fn readiness_problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> = self
+            .waiting_for()
+            .iter()
+            .map(|d| format!("{} is unreachable since {} UTC: {}", d.dependency, d.since.format("%H:%M:%S"), d.error))
+            .collect();
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for d in [Dependency::Kafka, Dependency::Warehouse] {
+            if !seen.contains(&d) && !self.is_down(d) {
+                problems.push(format!("{d} has not answered yet"));
+            }
+        }
+        for (table, why) in self.stopped.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            problems.push(format!("table `{table}` is stopped: {why}"));
+        }
+        problems
+    }
+
+    /// Whether `d` has answered since the start.
+    pub fn has_answered(&self, d: Dependency) -> bool {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).contains(&d)
     }
 
     pub fn is_down(&self, d: Dependency) -> bool {
@@ -107,5 +158,11 @@ mod tests {
         h.working(Dependency::Warehouse);
         assert!(!h.is_down(Dependency::Warehouse));
         assert_eq!(h.describe(), "running");
+        assert_eq!(h.readiness_problems(), vec!["Kafka has not answered yet".to_string()]);
+        h.working(Dependency::Kafka);
+        h.set_stopped(vec![("item".into(), "int → varchar".into())]);
+        assert_eq!(h.readiness_problems(), vec!["table `item` is stopped: int → varchar".to_string()]);
+        h.set_stopped(vec![]);
+        assert!(h.readiness_problems().is_empty());
     }
 }

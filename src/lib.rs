@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod change;
+pub mod check;
 pub mod cli;
 pub mod codec;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod demo;
 pub mod dialect;
 pub mod failpoint;
 pub mod health;
+pub mod http;
 pub mod merge;
 pub mod scheduler;
 pub mod schema;
@@ -23,4 +25,5 @@ pub mod source;
 pub mod sql;
 pub mod staging;
 pub mod status;
+pub mod telemetry;
 pub mod warehouse;

@@ -92,8 +92,12 @@ pub struct MergeReport {
     pub watermark: i64,
     /// Upstream commit time (epoch ms) of the first staged change consumed.
     pub oldest_commit_ms: Option<i64>,
+    /// Upstream commit time (epoch ms) of the newest staged change consumed.
+    pub newest_commit_ms: Option<i64>,
     pub replica_created: bool,
     pub columns_added: Vec<String>,
+    /// Replica columns whose type was widened to what the stream now shows.
+    pub columns_widened: Vec<String>,
     #[serde(skip)]
     pub finished_at: Option<DateTime<Utc>>,
 }
@@ -176,6 +180,7 @@ pub async fn merge(wh: &Warehouse, table: &str, wait: bool) -> Result<MergeOutco
 
     match result {
         Ok(Some(report)) => {
+            crate::telemetry::merged(table, &report);
             info!(
                 table,
                 staged = report.staged_rows,
@@ -189,6 +194,7 @@ pub async fn merge(wh: &Warehouse, table: &str, wait: bool) -> Result<MergeOutco
         }
         Ok(None) => Ok(MergeOutcome::NothingStaged),
         Err(e) => {
+            crate::telemetry::merge_failed(table);
             let record = wh
                 .pool
                 .execute(
@@ -223,6 +229,7 @@ fn record_binds(
         Bind::OptI64(if status == "ok" { Some(r.watermark) } else { None }),
         Bind::OptI64(r.oldest_commit_ms),
         Bind::OptText(error),
+        Bind::OptI64(r.newest_commit_ms),
     ]
 }
 
@@ -298,6 +305,7 @@ async fn run(
                                     format!("merge of `{table}`: changing column `{}` from {was} to {now}", c.name)
                                 })?;
                             info!(table, column = %c.name, was, now, "changed the replica column's type");
+                            report.columns_widened.push(c.name.clone());
                         }
                     }
                     tx.execute(sql.fixed("mark_applied")?, &mark(&c.name)).await?;
@@ -316,6 +324,7 @@ async fn run(
     };
     report.watermark = watermark;
     report.oldest_commit_ms = wm.first().and_then(|r| r[1].as_i64());
+    report.newest_commit_ms = wm.first().and_then(|r| r.get(2)).and_then(|c| c.as_i64());
 
     let mut baseline = (0u64, 0u64, 0u64);
     for step in plan(wh.dialect()) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, Instrument};
 
 use crate::config::Table;
 use crate::health::{Dependency, Health};
@@ -43,7 +43,8 @@ async fn run_table(wh: Arc<Warehouse>, table: Table, health: Arc<Health>, mut sh
             _ = shutdown.changed() => return,
         }
         // A run still going when the next tick comes just delays it: runs never overlap.
-        let outcome = merge(&wh, &table.name, false).await;
+        let outcome =
+            merge(&wh, &table.name, false).instrument(tracing::info_span!("merge", table = %table.name)).await;
         // A stopped table is said once, when it stops, and once when it runs again.
         match &outcome {
             Err(e) if e.downcast_ref::<TableStopped>().is_some() => {

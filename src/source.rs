@@ -18,7 +18,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info, warn, Instrument};
 
 use crate::codec::registry::RegistryUnavailable;
 use crate::config::KafkaConfig;
@@ -51,6 +51,17 @@ impl ClientContext for KafkaContext {
                 info!(target: "librdkafka", facility = fac, "{log_message}")
             }
             RDKafkaLogLevel::Debug => debug!(target: "librdkafka", facility = fac, "{log_message}"),
+        }
+    }
+
+    /// librdkafka's statistics (every `statistics.interval.ms`): each partition's consumer lag.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    crate::telemetry::consumer_lag(topic, *partition, p.consumer_lag);
+                }
+            }
         }
     }
 
@@ -121,7 +132,9 @@ pub fn client_config(cfg: &KafkaConfig) -> Result<ClientConfig> {
         .set("enable.partition.eof", "false")
         // While landing waits (the warehouse is down), reading pauses: what librdkafka
         // prefetches meanwhile is bounded by this (its default is 64 MiB).
-        .set("queued.max.messages.kbytes", "32768");
+        .set("queued.max.messages.kbytes", "32768")
+        // Per-partition consumer lag for /metrics.
+        .set("statistics.interval.ms", "5000");
     for (k, v) in OWNED_PROPERTIES {
         c.set(*k, *v);
     }
@@ -239,7 +252,18 @@ pub async fn consume(
         if batch.is_empty() {
             continue;
         }
-        let Some(report) = land_with_retry(lander, &batch, health, &mut shutdown).await? else {
+        let mut per_partition: HashMap<(&str, i32), u64> = HashMap::new();
+        for r in &batch {
+            *per_partition.entry((&*r.topic, r.partition)).or_default() += 1;
+        }
+        for ((topic, partition), n) in per_partition {
+            crate::telemetry::consumed(topic, partition, n);
+        }
+        let landing_started = Instant::now();
+        let landing = land_with_retry(lander, &batch, health, &mut shutdown)
+            .instrument(tracing::info_span!("batch", records = batch.len()))
+            .await?;
+        let Some(report) = landing else {
             warn!(
                 records = batch.len(),
                 "stopping while landing fails: the last records read stay uncommitted and are read again by the next run"
@@ -251,6 +275,12 @@ pub async fn consume(
         for (topic, partition, next) in &report.next_offsets {
             landed.insert((topic.clone(), *partition), *next);
         }
+        crate::telemetry::landed(
+            report.records,
+            landing_started.elapsed().as_secs_f64(),
+            &report.staged,
+            &report.dead_by_table,
+        );
         positions.landed(&report.next_offsets);
         stats.add(&report);
         debug!(records = report.records, staged = ?report.staged, dead = report.dead_letters, dup = report.duplicates, "landed");

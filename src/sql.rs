@@ -168,7 +168,8 @@ mod tests {
                     continue;
                 }
                 let c = value(&t.columns[1]);
-                let out = sql.render(stmt, &t, &[("c", c), ("rows", Value::from(2))]).unwrap();
+                let extra = [("c", c), ("rows", Value::from(2)), ("a", Value::from("x")), ("b", Value::from("y"))];
+                let out = sql.render(stmt, &t, &extra).unwrap();
                 assert!(!out.is_empty(), "{name}");
                 assert!(!out.contains("{{") && !out.contains("{%"), "{name}: {out}");
             }

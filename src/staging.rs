@@ -166,6 +166,8 @@ pub struct LandReport {
     /// Staging rows written per table name.
     pub staged: HashMap<String, usize>,
     pub dead_letters: usize,
+    /// Dead letters per table name (`""`: records no configured table took).
+    pub dead_by_table: HashMap<String, usize>,
     /// Records skipped because they had landed before.
     pub duplicates: usize,
     pub ddl: usize,
@@ -670,6 +672,7 @@ impl Lander {
                 .await
                 .context("writing dead letters")?;
             report.dead_letters = dead.len();
+            report.dead_by_table = dead_by_table(&dead);
         }
         report.gaps = Self::gaps(p, &current);
         let next = Self::next_offsets(p, &current, &last);
@@ -798,6 +801,7 @@ impl Lander {
             q.execute(&mut *tx).await.context("writing dead letters")?;
         }
         report.dead_letters = dead.len();
+        report.dead_by_table = dead_by_table(&dead);
         report.gaps = Self::gaps(p, &current);
         let next = Self::next_offsets(p, &current, &last);
         for chunk in next.chunks(SQLITE_ROWS_PER_INSERT) {
@@ -821,6 +825,14 @@ impl Lander {
 struct PartState {
     next: i64,
     last_ts: Option<i64>,
+}
+
+fn dead_by_table(dead: &[&DeadLetter]) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for d in dead {
+        *out.entry(d.table.clone().unwrap_or_default()).or_default() += 1;
+    }
+    out
 }
 
 /// A row's order key: its own, else the one inherited from its partition.

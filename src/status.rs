@@ -26,6 +26,9 @@ pub struct TableStatus {
     pub dead_letters: i64,
     /// Why the table's merges are stopped, if they are.
     pub stopped: Option<String>,
+    /// How far the replica is behind upstream: seconds from the upstream commit of the newest
+    /// change the replica holds (by the last successful merge) to now.
+    pub replica_lag_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +42,8 @@ pub struct LastMerge {
     pub deleted: i64,
     pub duration_ms: i64,
     pub error: Option<String>,
+    /// Upstream commit time of the newest change it applied (UTC).
+    pub newest_commit: Option<DateTime<Utc>>,
 }
 
 /// A `tidemark run` process, from its heartbeat.
@@ -108,6 +113,7 @@ async fn collect_tables(wh: &Warehouse, tables: &[Table]) -> Result<Vec<TableSta
             last_merge: None,
             dead_letters: 0,
             stopped: table_row.first().and_then(|r| r[1].to_text()),
+            replica_lag_s: None,
         };
         if registered {
             let staged = wh
@@ -130,7 +136,14 @@ async fn collect_tables(wh: &Warehouse, tables: &[Table]) -> Result<Vec<TableSta
                 deleted: r[5].as_i64().unwrap_or(0),
                 duration_ms: r[6].as_i64().unwrap_or(0),
                 error: r[7].to_text(),
+                newest_commit: r.get(8).and_then(|c| c.as_i64()).and_then(DateTime::from_timestamp_millis),
             });
+            let lag = wh.pool.fetch(wh.sql.fixed("status_replica_lag")?, std::slice::from_ref(&name)).await?;
+            s.replica_lag_s = lag
+                .first()
+                .and_then(|r| r[0].as_i64())
+                .and_then(DateTime::from_timestamp_millis)
+                .map(|c| (now - c).num_milliseconds() as f64 / 1000.0);
         }
         let dead = wh.pool.fetch(wh.sql.fixed("status_dead_letters")?, &[name]).await?;
         s.dead_letters = dead.first().and_then(|r| r[0].as_i64()).unwrap_or(0);
@@ -182,6 +195,7 @@ fn render_tables(statuses: &[TableStatus]) -> String {
         "LAST MERGE (UTC)".into(),
         "RESULT".into(),
         "ROWS +ins ~upd -del".into(),
+        "REPLICA LAG".into(),
         "DEAD LETTERS".into(),
     ]];
     for s in statuses {
@@ -215,10 +229,11 @@ fn render_tables(statuses: &[TableStatus]) -> String {
             when,
             result,
             counts,
+            s.replica_lag_s.map(format_age).map(|a| a.replace(" ago", "")).unwrap_or_else(|| "-".into()),
             s.dead_letters.to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..7).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..8).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for r in &rows {
         let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();

@@ -26,7 +26,10 @@ fn last_assignment(log: &str) -> usize {
         .rev()
         .find(|l| l.contains("partitions assigned") || l.contains("partitions revoked"))
         .filter(|l| l.contains("partitions assigned"))
-        .map(|l| l.matches([',', '[']).count())
+        .map(|l| {
+            // `…item[0, 1, 2] …orders[0, 1, 2]`: the numbers inside the brackets.
+            l.split('[').skip(1).filter_map(|s| s.split(']').next()).map(|inside| inside.split(',').count()).sum()
+        })
         .unwrap_or(0)
 }
 

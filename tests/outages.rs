@@ -33,6 +33,17 @@ fn status(config: &std::path::Path) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
+/// `/readyz`: (status code, body); (0, "") when it does not answer.
+async fn readyz(port: u16) -> (u16, String) {
+    match reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
+        Ok(r) => {
+            let code = r.status().as_u16();
+            (code, r.text().await.unwrap_or_default())
+        }
+        Err(_) => (0, String::new()),
+    }
+}
+
 fn occurrences(log: &str, what: &str) -> usize {
     log.lines().filter(|l| l.contains(what)).count()
 }
@@ -53,7 +64,14 @@ async fn the_warehouse_goes_away_and_comes_back() {
         broker.create_topic(t, PARTITIONS).await;
     }
     // A small prefetch bound, so that the stream outgrows it during the outage.
-    let config = stream::config(dir.path(), &broker.bootstrap, &proxied, &work, "");
+    let http = free_port();
+    let config = stream::config(
+        dir.path(),
+        &broker.bootstrap,
+        &proxied,
+        &work,
+        &format!("[http]\nlisten = \"127.0.0.1:{http}\""),
+    );
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("[kafka.properties]\n", "[kafka.properties]\n\"queued.max.messages.kbytes\" = \"4096\"\n");
@@ -79,7 +97,14 @@ async fn the_warehouse_goes_away_and_comes_back() {
     let rss_early = run.rss_kib();
     let mut rss_max = rss_early;
     let mut said_not_responding = false;
+    let mut unready = String::new();
     while cut_at.elapsed() < outage() {
+        if unready.is_empty() {
+            let (code, body) = readyz(http).await;
+            if code == 503 && body.contains("the warehouse is unreachable") {
+                unready = body;
+            }
+        }
         rss_max = rss_max.max(run.rss_kib());
         if !said_not_responding && cut_at.elapsed() > Duration::from_secs(20) {
             let s = status(&direct);
@@ -97,6 +122,9 @@ async fn the_warehouse_goes_away_and_comes_back() {
     stream::wait_landed(&wh, &high, &mut [&mut run], Duration::from_secs(120)).await;
     tokio::time::sleep(Duration::from_secs(6)).await; // a heartbeat after the outage
     let after = status(&direct);
+    let (ready_again, body) = readyz(http).await;
+    assert!(!unready.is_empty(), "/readyz never said the warehouse was away");
+    assert_eq!(ready_again, 200, "ready again after the outage: {body}");
     stream::stop(&mut run, Duration::from_secs(30));
     stream::assert_converged(&wh, &direct, &model).await;
 

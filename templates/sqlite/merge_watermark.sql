@@ -1,2 +1,3 @@
 SELECT (SELECT max(_tm_seq) FROM {{ t.staging | ident }}),
-       (SELECT _tm_commit_ms FROM {{ t.staging | ident }} ORDER BY _tm_seq LIMIT 1)
+       (SELECT _tm_commit_ms FROM {{ t.staging | ident }} ORDER BY _tm_seq LIMIT 1),
+       (SELECT max(_tm_commit_ms) FROM {{ t.staging | ident }})

@@ -1,0 +1,3 @@
+-- The upstream commit time (epoch ms) of the newest change a merge applied: with the time the
+-- merge finished, how far behind upstream the replica was; `status` shows the lag since.
+ALTER TABLE _tidemark_merges ADD COLUMN newest_commit_ms INTEGER;
