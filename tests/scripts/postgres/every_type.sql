@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS "every_type" (
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 
 SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_every_type"),
-       (SELECT _tm_commit_ms FROM "_tidemark_stage_every_type" ORDER BY _tm_seq LIMIT 1);
+       (SELECT _tm_commit_ms FROM "_tidemark_stage_every_type" ORDER BY _tm_seq LIMIT 1),
+       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_every_type");
 
 CREATE TEMP TABLE _tm_src ON COMMIT DROP AS
 SELECT DISTINCT ON ((s._tm_key ->> 'id')::numeric(20,0), (s._tm_key ->> 'code'))

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS "every_type" (
 BEGIN IMMEDIATE;
 
 SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_every_type"),
-       (SELECT _tm_commit_ms FROM "_tidemark_stage_every_type" ORDER BY _tm_seq LIMIT 1);
+       (SELECT _tm_commit_ms FROM "_tidemark_stage_every_type" ORDER BY _tm_seq LIMIT 1),
+       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_every_type");
 
 DROP TABLE IF EXISTS temp._tm_src;
 

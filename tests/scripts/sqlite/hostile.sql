@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS "we""ird 'tab`le]" (
 BEGIN IMMEDIATE;
 
 SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_we""ird 'tab`le]"),
-       (SELECT _tm_commit_ms FROM "_tidemark_stage_we""ird 'tab`le]" ORDER BY _tm_seq LIMIT 1);
+       (SELECT _tm_commit_ms FROM "_tidemark_stage_we""ird 'tab`le]" ORDER BY _tm_seq LIMIT 1),
+       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_we""ird 'tab`le]");
 
 DROP TABLE IF EXISTS temp._tm_src;
 

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS "item" (
 BEGIN IMMEDIATE;
 
 SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_item"),
-       (SELECT _tm_commit_ms FROM "_tidemark_stage_item" ORDER BY _tm_seq LIMIT 1);
+       (SELECT _tm_commit_ms FROM "_tidemark_stage_item" ORDER BY _tm_seq LIMIT 1),
+       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_item");
 
 DROP TABLE IF EXISTS temp._tm_src;
 

@@ -1,0 +1,36 @@
+//! `tidemark bench` still works: a tiny run against a real broker (tansu) and PostgreSQL
+//! prints its whole table. (The figures of BENCHMARKS.md come from `./scripts/bench.sh`; at this
+//! size they mean nothing, so targets are not asserted.)
+
+mod common;
+
+use std::process::Command;
+
+use common::broker::Broker;
+
+#[test]
+fn a_tiny_bench_prints_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["bench", "--changes", "2000", "--runs", "1", "--freshness-secs", "3", "--rate", "1000"])
+        .args(["--brokers", &broker.bootstrap, "--postgres", &common::pg_admin_url()])
+        .args(["--dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("error:"), "{err}");
+    for row in [
+        "| PostgreSQL landing, 2000 changes |",
+        "| PostgreSQL landing without the broker, 2000 changes |",
+        "| the broker alone, 2000 records |",
+        "| PostgreSQL merge, 2000 staged into 2000 rows |",
+        "| freshness, 1000/s for 3 s, 1 s schedule |",
+        "| peak RSS (landing / merge / freshness) |",
+        "| SQLite landing, 2000 changes |",
+        "| SQLite merge, 2000 staged into 2000 rows |",
+    ] {
+        assert!(text.contains(row), "missing {row}:\n{text}\n{err}");
+    }
+}
