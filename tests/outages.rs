@@ -33,6 +33,16 @@ fn status(config: &std::path::Path) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
+/// A proxy in front of the test database's server, and the database's url through it.
+async fn behind_proxy(url: &str) -> (Proxy, String) {
+    let host_port = url.split('@').nth(1).and_then(|r| r.split('/').next()).expect("host:port in the url");
+    let pg_port: u16 = host_port.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(5432);
+    let proxy = Proxy::start(0, format!("127.0.0.1:{pg_port}").parse().unwrap()).await;
+    let proxied = url.replacen(&format!(":{pg_port}/"), &format!(":{}/", proxy.port), 1);
+    assert_ne!(proxied, url, "the warehouse url goes through the proxy");
+    (proxy, proxied)
+}
+
 /// `/readyz`: (status code, body); (0, "") when it does not answer.
 async fn readyz(port: u16) -> (u16, String) {
     match reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
@@ -53,11 +63,7 @@ async fn the_warehouse_goes_away_and_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(dir.path());
     let db = TestDb::postgres().await;
-    let host_port = db.url.split('@').nth(1).and_then(|r| r.split('/').next()).expect("host:port in the url");
-    let pg_port: u16 = host_port.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(5432);
-    let proxy = Proxy::start(0, format!("127.0.0.1:{pg_port}").parse().unwrap()).await;
-    let proxied = db.url.replacen(&format!(":{pg_port}/"), &format!(":{}/", proxy.port), 1);
-    assert_ne!(proxied, db.url, "the warehouse url goes through the proxy");
+    let (proxy, proxied) = behind_proxy(&db.url).await;
     let work = Workload::new(31, PARTITIONS);
     let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
     for t in &topics {
@@ -210,10 +216,7 @@ async fn stopping_is_bounded_even_while_the_warehouse_is_away() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(dir.path());
     let db = TestDb::postgres().await;
-    let host_port = db.url.split('@').nth(1).and_then(|r| r.split('/').next()).expect("host:port in the url");
-    let pg_port: u16 = host_port.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(5432);
-    let proxy = Proxy::start(0, format!("127.0.0.1:{pg_port}").parse().unwrap()).await;
-    let proxied = db.url.replacen(&format!(":{pg_port}/"), &format!(":{}/", proxy.port), 1);
+    let (proxy, proxied) = behind_proxy(&db.url).await;
     let work = Workload::new(33, PARTITIONS);
     let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
     for t in &topics {
