@@ -81,6 +81,11 @@ impl Runs {
         }
     }
 
+    /// The median of the run-by-run ratios `self / other` (each ratio from one run).
+    fn ratio_to(&self, other: &Runs) -> f64 {
+        Runs(self.0.iter().zip(&other.0).map(|(a, b)| a / b).collect()).median()
+    }
+
     fn list(&self, f: impl Fn(f64) -> String) -> String {
         self.0.iter().map(|x| f(*x)).collect::<Vec<_>>().join(", ")
     }
@@ -172,7 +177,7 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
             old.drop_db().await;
         }
     }
-    let ratio = land.0.median() / land.1.median();
+    let ratio = land.0.ratio_to(&land.1);
     report.row(
         &format!("PostgreSQL landing, {n} changes"),
         format!("{:.0} changes/s", land.0.median()),
@@ -181,7 +186,7 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
         "≥ 0.50",
         Some(ratio >= 0.5),
     );
-    let ratio = land.4.median() / land.1.median();
+    let ratio = land.4.ratio_to(&land.1);
     report.row(
         &format!("PostgreSQL landing without the broker, {n} changes"),
         format!("{:.0} changes/s", land.4.median()),
@@ -194,7 +199,7 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
         &format!("the broker alone, {n} records"),
         format!("{:.0} records/s", land.3.median()),
         "-".into(),
-        format!("landing / broker: {:.2}", land.0.median() / land.3.median()),
+        format!("landing / broker: {:.2}", land.0.ratio_to(&land.3)),
         "(what bounds landing)",
         None,
     );
@@ -210,7 +215,7 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
     let db = last_db.ok_or_else(|| anyhow!("no landing run"))?;
     let merge = merge_runs(args, &db.url, n).await?;
     db.drop_db().await;
-    let ratio = merge.1.median() / merge.0.median();
+    let ratio = merge.1.ratio_to(&merge.0);
     report.row(
         &format!("PostgreSQL merge, {n} staged into {n} rows"),
         format!("{:.2} s", merge.0.median()),
@@ -302,7 +307,7 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
         lite.5 .0.push(in_process);
         let _ = std::fs::remove_file(&path);
     }
-    let ratio = lite.0.median() / lite.1.median();
+    let ratio = lite.0.ratio_to(&lite.1);
     report.row(
         &format!("SQLite landing, {n} changes"),
         format!("{:.0} changes/s", lite.0.median()),
@@ -311,7 +316,7 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
         "≥ 0.50",
         Some(ratio >= 0.5),
     );
-    let ratio = lite.5.median() / lite.1.median();
+    let ratio = lite.5.ratio_to(&lite.1);
     report.row(
         &format!("SQLite landing without the broker, {n} changes"),
         format!("{:.0} changes/s", lite.5.median()),
@@ -320,7 +325,7 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
         "(decode + stage + INSERT)",
         None,
     );
-    let ratio = lite.3.median() / lite.2.median();
+    let ratio = lite.3.ratio_to(&lite.2);
     report.row(
         &format!("SQLite merge, {n} staged into {n} rows"),
         format!("{:.2} s", lite.2.median()),
@@ -443,7 +448,7 @@ impl Measured {
         let exe = std::env::current_exe().context("finding the tidemark binary")?;
         let log = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let child = Command::new(exe)
-            .arg("--config")
+            .args(["--log-format", "text", "--config"])
             .arg(config)
             .args(args)
             .env("RUST_LOG", "info,librdkafka=warn,sqlx=warn,tidemark::merge=debug")
