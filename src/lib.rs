@@ -16,6 +16,7 @@ pub mod failpoint;
 pub mod health;
 pub mod http;
 pub mod merge;
+pub mod produce;
 pub mod scheduler;
 pub mod schema;
 pub mod script;

@@ -29,11 +29,11 @@ use minijinja::Value as TmplValue;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use sqlx::Connection;
 
 use crate::db::{Bind, Pool};
+use crate::produce::send_waiting;
 use crate::sql::{safe, TableCtx};
 use crate::warehouse::Warehouse;
 use order_line::{Generator, TABLE};
@@ -376,17 +376,7 @@ fn produce(brokers: &str, topic: &str, mut next: impl FnMut() -> Option<order_li
 }
 
 fn send(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, c: &order_line::Change) -> Result<()> {
-    let mut record = BaseRecord::<(), Vec<u8>>::to(topic).partition(c.partition).payload(&c.payload);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                record = r;
-                producer.poll(Duration::from_millis(5));
-            }
-            Err((e, _)) => return Err(anyhow!("producing to {topic}: {e}")),
-        }
-    }
+    send_waiting(producer, topic, c.partition, &c.payload).map_err(|e| anyhow!("producing to {topic}: {e}"))
 }
 
 /// A database of its own on the bench's PostgreSQL server.

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::merge::{merge, MergeOutcome};
+use crate::produce::send_waiting;
 use crate::sql::TableCtx;
 use crate::warehouse::Warehouse;
 use workload::{Message, Workload};
@@ -221,17 +221,8 @@ pub async fn run(args: &DemoArgs) -> Result<bool> {
 
 fn send_all(producer: &Producer_, msgs: Vec<Message>, produced: &mut HashMap<(String, i32), i64>) -> Result<()> {
     for m in msgs {
-        let mut record = BaseRecord::<(), Vec<u8>>::to(&m.topic).partition(m.partition).payload(&m.payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => return Err(anyhow!("producing to {} [{}]: {e}", m.topic, m.partition)),
-            }
-        }
+        send_waiting(producer, &m.topic, m.partition, &m.payload)
+            .map_err(|e| anyhow!("producing to {} [{}]: {e}", m.topic, m.partition))?;
         *produced.entry((m.topic.clone(), m.partition)).or_default() += 1;
     }
     Ok(())

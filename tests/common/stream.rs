@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{Producer, ThreadedProducer};
 use tidemark::demo::workload::{Message, Workload};
+use tidemark::produce::send_waiting;
 use tidemark::warehouse::Warehouse;
 
 use super::process::Tidemark;
@@ -43,17 +43,8 @@ type Prod = ThreadedProducer<Deliveries>;
 
 fn send(producer: &Prod, msgs: Vec<Message>) {
     for m in msgs {
-        let mut record = BaseRecord::<(), Vec<u8>>::to(&m.topic).partition(m.partition).payload(&m.payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => panic!("producing to {} [{}]: {e}", m.topic, m.partition),
-            }
-        }
+        send_waiting(producer, &m.topic, m.partition, &m.payload)
+            .unwrap_or_else(|e| panic!("producing to {} [{}]: {e}", m.topic, m.partition));
     }
 }
 
