@@ -827,16 +827,21 @@ async fn freshness_once(args: &BenchArgs, url: &str, r: usize) -> Result<Freshne
 
     let probe_sql = wh.sql.render("bench_probes", &TableCtx::bare(TABLE), &[])?;
     let mut seen: HashMap<u64, f64> = HashMap::new();
+    // Probe ids count up from 1; the poll asks only for those from the lowest one not seen yet.
+    let mut unseen = 1u64;
     let end = Instant::now() + Duration::from_secs(args.freshness_secs + 15);
     while Instant::now() < end {
         let now_ms = chrono::Utc::now().timestamp_millis() as f64;
-        if let Ok(rows) = wh.pool.fetch(probe_sql.clone(), &[]).await {
+        if let Ok(rows) = wh.pool.fetch(probe_sql.clone(), &[Bind::I64(unseen as i64)]).await {
             let sent = sent.lock().map_err(|_| anyhow!("probe list poisoned"))?;
             for row in rows {
                 let Some(id) = row[0].as_i64() else { continue };
                 if let (Some(commit), true) = (sent.get(&(id as u64)), !seen.contains_key(&(id as u64))) {
                     seen.insert(id as u64, (now_ms - *commit as f64) / 1000.0);
                 }
+            }
+            while seen.contains_key(&unseen) {
+                unseen += 1;
             }
             if producer.is_finished() && seen.len() >= sent.len() {
                 break;
