@@ -190,6 +190,7 @@ pub async fn merge(wh: &Warehouse, table: &str, wait: bool) -> Result<MergeOutco
                 ms = report.duration.as_millis() as u64,
                 "merged"
             );
+            vacuum_staging(wh, table, report.staged_rows).await;
             Ok(MergeOutcome::Merged(report))
         }
         Ok(None) => Ok(MergeOutcome::NothingStaged),
@@ -207,6 +208,30 @@ pub async fn merge(wh: &Warehouse, table: &str, wait: bool) -> Result<MergeOutco
             }
             Err(e)
         }
+    }
+}
+
+/// Staged rows a table's merges remove before this process vacuums its staging table.
+const VACUUM_AFTER_ROWS: u64 = 20_000;
+
+/// PostgreSQL keeps deleted rows until a vacuum, and autovacuum visits a table at most once a
+/// minute (`autovacuum_naptime`): at 20,000 changes/s a minute of dead staging rows makes every
+/// scan of staging — the emptiness probe, the watermark, the merge source — read hundreds of MB,
+/// more with each merge. So once merges have removed [`VACUUM_AFTER_ROWS`] rows of a table, this
+/// process vacuums its staging table itself (`staging_vacuum`; dialects without it need none).
+/// A failure is only logged: autovacuum still comes.
+async fn vacuum_staging(wh: &Warehouse, table: &str, removed: u64) {
+    if !wh.sql.has("staging_vacuum") || !wh.vacuum_due(table, removed, VACUUM_AFTER_ROWS) {
+        return;
+    }
+    let started = Instant::now();
+    let done = match wh.sql.render("staging_vacuum", &TableCtx::bare(table), &[]) {
+        Ok(text) => wh.pool.execute(text, &[]).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(()) => debug!(table, statement = "staging_vacuum", ms = started.elapsed().as_millis() as u64, "merge step"),
+        Err(e) => warn!(table, error = %format!("{e:#}"), "could not vacuum the staging table; autovacuum will"),
     }
 }
 

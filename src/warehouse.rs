@@ -20,6 +20,8 @@ pub struct Warehouse {
     pub url: String,
     /// In-process merge locks: a table's merges never overlap within this process either.
     merge_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Staged rows this process's merges removed per table since it last vacuumed the table.
+    removed_since_vacuum: Mutex<HashMap<String, u64>>,
 }
 
 impl Warehouse {
@@ -31,6 +33,7 @@ impl Warehouse {
             pool,
             url: redact_url(url),
             merge_locks: Mutex::new(HashMap::new()),
+            removed_since_vacuum: Mutex::new(HashMap::new()),
         };
         wh.migrate().await.with_context(|| format!("applying migrations to {}", wh.url))?;
         Ok(Arc::new(wh))
@@ -169,6 +172,19 @@ impl Warehouse {
     pub fn merge_lock(&self, table: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.merge_locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry(table.to_string()).or_default().clone()
+    }
+
+    /// Counts `removed` staged rows of `table`; true, and the count starts again, once at least
+    /// `every` have been removed since the last time it said so.
+    pub fn vacuum_due(&self, table: &str, removed: u64, every: u64) -> bool {
+        let mut counts = self.removed_since_vacuum.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(table.to_string()).or_default();
+        *n += removed;
+        if *n < every {
+            return false;
+        }
+        *n = 0;
+        true
     }
 }
 

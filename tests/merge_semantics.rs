@@ -316,6 +316,28 @@ async fn postgres_rows_landed_during_a_merge_stay_staged() {
     db.drop_db().await;
 }
 
+/// PostgreSQL keeps deleted staging rows until a vacuum, and autovacuum comes at most once a
+/// minute: once merges removed enough rows, tidemark vacuums the staging table itself, so the
+/// scans of staging stay as small as what is staged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_staging_space_is_reclaimed_after_large_merges() {
+    let db = TestDb::postgres().await;
+    let (wh, mut l) = setup(&db.url).await;
+    let c = Canal::item();
+    let size = || async {
+        let q = "SELECT pg_relation_size('_tidemark_stage_item')".to_string();
+        wh.pool.fetch(q, &[]).await.expect("staging size")[0][0].as_i64().expect("a size")
+    };
+    let batch: Vec<_> = (0..25_000).map(|i| c.insert(&item(&i.to_string(), "n"), tso(i + 1))).collect();
+    l.land(&records(TOPIC, 0, 0, batch)).await.unwrap();
+    let staged = size().await;
+    assert!(staged > 1 << 20, "25,000 staged rows take space: {staged} bytes");
+    let m = merged(&wh).await;
+    assert_eq!(m.staged_rows, 25_000);
+    assert_eq!(size().await, 0, "the merged rows' space was reclaimed (it was {staged} bytes)");
+    db.drop_db().await;
+}
+
 /// A table's merges never overlap: across sessions on PostgreSQL (advisory lock), and within
 /// a process on both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
