@@ -100,18 +100,7 @@ impl Generator {
             t(key[3].to_string()),
             t((1 + r.below(100_000)).to_string()),
             t((1 + r.below(10)).to_string()),
-            if r.chance(30) {
-                Value::Null
-            } else {
-                t(format!(
-                    "2026-{:02}-{:02} {:02}:{:02}:{:02}",
-                    1 + r.below(12),
-                    1 + r.below(28),
-                    r.below(24),
-                    r.below(60),
-                    r.below(60)
-                ))
-            },
+            if r.chance(30) { Value::Null } else { t(r.datetime()) },
             t((1 + r.below(10)).to_string()),
             t(format!("{}.{:02}", r.below(10_000), r.below(100))),
             t(format!("{:024x}", r.next_u64() as u128 * 0x9E37_79B9)),

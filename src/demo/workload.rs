@@ -84,6 +84,13 @@ impl Rng {
     pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
+
+    /// A DATETIME value of 2026, as TiCDC writes it.
+    pub fn datetime(&mut self) -> String {
+        let (month, day, hour, minute, second) =
+            (1 + self.below(12), 1 + self.below(28), self.below(24), self.below(60), self.below(60));
+        format!("2026-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}")
+    }
 }
 
 /// TiDB-style commit timestamps: physical milliseconds << 18 | logical, strictly increasing.
@@ -322,14 +329,7 @@ impl Workload {
                     d,
                     w,
                     t((1 + r.below(3000)).to_string()),
-                    t(format!(
-                        "2026-{:02}-{:02} {:02}:{:02}:{:02}",
-                        1 + r.below(12),
-                        1 + r.below(28),
-                        r.below(24),
-                        r.below(60),
-                        r.below(60)
-                    )),
+                    t(r.datetime()),
                     if r.chance(30) { Value::Null } else { t((1 + r.below(10)).to_string()) },
                     t((5 + r.below(11)).to_string()),
                     t(r.below(2).to_string()),
