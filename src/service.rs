@@ -128,7 +128,13 @@ async fn heartbeat(
         let pause = if health.is_down(Dependency::Kafka) { Duration::from_secs(1) } else { HEARTBEAT };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = stop.changed() => {}
+            changed = stop.changed() => {
+                // The service itself is gone (its future dropped, as the demo's kill does):
+                // no last beat, and no loop spinning on a closed channel.
+                if changed.is_err() {
+                    return;
+                }
+            }
         }
     }
 }

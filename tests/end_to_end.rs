@@ -331,3 +331,38 @@ async fn group_ahead(url: &str, landed_first: i64) {
     if let MergeOutcome::Merged(_) = merge(&wh, "item", true).await.unwrap() {}
     assert_eq!(count(&wh, "item").await, sent, "the records before the group's start were read all the same");
 }
+
+/// A service whose future is dropped (as the demo kills one) leaves nothing running behind: its
+/// heartbeat ends instead of spinning on the closed stop channel, writing beats and keeping the
+/// Kafka consumer — and its partitions — alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_service_leaves_nothing_running() {
+    let mock = MockCluster::new(1).expect("mock cluster");
+    mock.create_topic(TOPIC, 1, 1).expect("topic");
+    let db = TestDb::sqlite();
+    let url = db.url.clone();
+    let config = Config::parse(&format!(
+        "[kafka]\nbootstrap_servers = {:?}\ngroup_id = \"dropped\"\n[warehouse]\nurl = {url:?}\n\
+         [[tables]]\nname = \"item\"\ntopic = \"{TOPIC}\"\n",
+        mock.bootstrap_servers()
+    ))
+    .expect("config");
+    let (_stop, stopped) = watch::channel(false);
+    let service = tokio::spawn(async move { tidemark::service::run(&config, stopped, None).await });
+    let wh = Warehouse::open(&url).await.expect("warehouse");
+    let beats = || async {
+        let q = "SELECT CAST(seen_at AS TEXT) FROM _tidemark_instances".to_string();
+        wh.pool.fetch(q, &[]).await.expect("instances").first().and_then(|r| r[0].to_text())
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while beats().await.is_none() {
+        assert!(Instant::now() < deadline, "the service never beat");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    service.abort();
+    let _ = service.await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after_abort = beats().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(beats().await, after_abort, "nothing beats once the service is gone");
+}
