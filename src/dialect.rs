@@ -127,6 +127,10 @@ pub fn staging_table(name: &str) -> String {
 /// tidemark's advisory-lock space ("tm").
 pub const LOCK_SPACE: i32 = 0x746d;
 
+/// The advisory-lock id under which tidemark creates its tables (no table's merge lock id
+/// collides with it but by chance, and then it only waits).
+pub const DDL_LOCK_ID: i32 = i32::MIN;
+
 /// The advisory-lock id of a table's merges.
 pub fn merge_lock_id(table: &str) -> i32 {
     fnv1a(table.as_bytes()) as i32

@@ -9,7 +9,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::SqlSafeStr;
 
 use crate::db::{redact_url, Bind, Pool, Tx};
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, DDL_LOCK_ID, LOCK_SPACE};
 use crate::schema::{Column, TableSchema};
 use crate::sql::{Sql, TableCtx, MIGRATIONS};
 
@@ -88,17 +88,22 @@ impl Warehouse {
     /// Records the table and creates its staging table (idempotent).
     pub async fn register_table(&self, name: &str, topic: &str) -> Result<()> {
         let t = TableCtx::bare(name);
-        self.pool
-            .execute(
-                self.sql.fixed("register_table")?,
-                &[Bind::Text(name.into()), Bind::Text(topic.into()), Bind::Text(t.staging.clone())],
-            )
-            .await
-            .with_context(|| format!("registering table `{name}`"))?;
-        self.pool
-            .execute(self.sql.render("staging_table", &t, &[])?, &[])
+        let mut tx = self.pool.begin(self.sql.fixed("ddl_begin")?).await?;
+        if self.sql.has("ddl_lock") {
+            tx.fetch(self.sql.fixed("ddl_lock")?, &[Bind::I32(LOCK_SPACE), Bind::I32(DDL_LOCK_ID)])
+                .await
+                .with_context(|| format!("registering table `{name}`: waiting for other instances' DDL"))?;
+        }
+        tx.execute(
+            self.sql.fixed("register_table")?,
+            &[Bind::Text(name.into()), Bind::Text(topic.into()), Bind::Text(t.staging.clone())],
+        )
+        .await
+        .with_context(|| format!("registering table `{name}`"))?;
+        tx.execute(self.sql.render("staging_table", &t, &[])?, &[])
             .await
             .with_context(|| format!("creating staging table {} for `{name}`", t.staging))?;
+        tx.commit().await.with_context(|| format!("registering table `{name}`: COMMIT"))?;
         Ok(())
     }
 

@@ -126,3 +126,29 @@ async fn two_instances(dir: &std::path::Path, bootstrap: &str, work: Workload, k
     }
     db.drop_db().await;
 }
+
+/// Instances starting at the same instant on a new warehouse each create the staging tables
+/// (`CREATE TABLE IF NOT EXISTS`, which PostgreSQL does not make safe against a concurrent twin):
+/// none of them fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_starting_together_create_their_tables_once() {
+    let db = TestDb::postgres().await;
+    let mut instances = Vec::new();
+    for _ in 0..6 {
+        instances.push(Warehouse::open(&db.url).await.expect("warehouse"));
+    }
+    for round in 0..15 {
+        let table = format!("t{round}");
+        let starts: Vec<_> = instances
+            .iter()
+            .map(|wh| {
+                let (wh, table) = (wh.clone(), table.clone());
+                tokio::spawn(async move { wh.register_table(&table, "topic").await })
+            })
+            .collect();
+        for s in starts {
+            s.await.unwrap().unwrap_or_else(|e| panic!("an instance failed to start: {e:#}"));
+        }
+    }
+    db.drop_db().await;
+}
