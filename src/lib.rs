@@ -1,30 +1,27 @@
 //! tidemark keeps a warehouse replica of every table in a CDC stream:
 //! Kafka → decode → land (staging) → scheduled MERGE → replica. See `../README.md`.
+//!
+//! The folders follow a record's path:
+//! [`source`] reads Kafka, [`codec`] decodes each wire format into [`model`] change records,
+//! [`land`] writes them to staging, [`merge`] applies staging to the replica, on the
+//! [`warehouse`] (connections, metadata) with the statements [`sql`] renders from
+//! `templates/<dialect>/`. [`script`] writes the same job as SQL for warehouses tidemark does
+//! not drive. [`service`] is `tidemark run`, [`commands`] the command line; [`observe`] is
+//! what every stage reports (health, metrics); [`demo`] and [`bench`] stand apart from the
+//! product's path.
 
 pub mod bench;
-pub mod change;
-pub mod check;
-pub mod cli;
 pub mod codec;
+pub mod commands;
 pub mod config;
-pub mod db;
-pub mod ddl;
-pub mod dead_letters;
 pub mod demo;
-pub mod dialect;
 pub mod failpoint;
-pub mod health;
-pub mod http;
+pub mod land;
 pub mod merge;
-pub mod produce;
-pub mod scheduler;
-pub mod schema;
+pub mod model;
+pub mod observe;
 pub mod script;
 pub mod service;
-pub mod snowflake;
 pub mod source;
 pub mod sql;
-pub mod staging;
-pub mod status;
-pub mod telemetry;
 pub mod warehouse;

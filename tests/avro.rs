@@ -10,9 +10,9 @@ use common::registry::RegistryServer;
 use common::*;
 use num_bigint::BigInt;
 use tidemark::config::Config;
-use tidemark::dialect::Dialect;
+use tidemark::land::Lander;
 use tidemark::merge::{merge, MergeOutcome};
-use tidemark::staging::Lander;
+use tidemark::sql::dialect::Dialect;
 use tidemark::warehouse::Warehouse;
 
 const TOPIC: &str = "tidb_test_types";
@@ -168,7 +168,7 @@ async fn every_type_round_trips(url: &str) {
     ];
     fields.extend(ext("c", tso(1)));
     let value = framed(vid, encode(&value_schema(), Avro::Record(fields)));
-    let rec = tidemark::staging::RawRecord {
+    let rec = tidemark::source::RawRecord {
         topic: TOPIC.into(),
         partition: 0,
         offset: 0,
@@ -188,7 +188,7 @@ async fn every_type_round_trips(url: &str) {
     }
     nulls.extend(ext("c", tso(2)));
     let key0 = framed(kid, encode(&key_schema(), Avro::Record(vec![("id".into(), Avro::Long(0))])));
-    let rec0 = tidemark::staging::RawRecord {
+    let rec0 = tidemark::source::RawRecord {
         topic: TOPIC.into(),
         partition: 0,
         offset: 1,
@@ -275,9 +275,9 @@ impl Producer {
         framed(self.kid, encode(&key_schema(), Avro::Record(vec![("id".into(), Avro::Long(id))])))
     }
 
-    fn record(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> tidemark::staging::RawRecord {
+    fn record(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> tidemark::source::RawRecord {
         self.offset += 1;
-        tidemark::staging::RawRecord {
+        tidemark::source::RawRecord {
             topic: TOPIC.into(),
             partition: 0,
             offset: self.offset - 1,
@@ -286,7 +286,7 @@ impl Producer {
         }
     }
 
-    fn upsert(&mut self, id: i64, name: &str, color: Option<&str>, op: &str, ts: u64) -> tidemark::staging::RawRecord {
+    fn upsert(&mut self, id: i64, name: &str, color: Option<&str>, op: &str, ts: u64) -> tidemark::source::RawRecord {
         let mut f = vec![("id".to_string(), Avro::Long(id)), ("name".into(), s_(name))];
         let (schema, vid) = match color {
             Some(c) => {
@@ -301,7 +301,7 @@ impl Producer {
         self.record(k, Some(v))
     }
 
-    fn tombstone(&mut self, id: i64) -> tidemark::staging::RawRecord {
+    fn tombstone(&mut self, id: i64) -> tidemark::source::RawRecord {
         let k = self.key(id);
         self.record(k, None)
     }
@@ -491,7 +491,12 @@ async fn the_registry_goes_away_and_comes_back() {
         assert!(started.elapsed() < std::time::Duration::from_secs(30), "status: {}\n{}", status(), run.log_text());
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    // Retried with backoff, landing nothing while the registry is away.
+    let asked = registry.requests();
+    common::eventually("landing retried while the registry is away", std::time::Duration::from_secs(30), || async {
+        registry.requests() >= asked + 2
+    })
+    .await;
     assert!(wh.offsets().await.unwrap().is_empty(), "nothing landed or committed while it is away");
     registry.set_down(false);
     while wh.offsets().await.unwrap().get(&(TOPIC.to_string(), 0)) != Some(&50) {

@@ -36,7 +36,7 @@ async fn killed_at_any_instant_the_replica_still_converges() {
     let min_kills = env_u64("TIDEMARK_CRASH_KILLS", 24);
     let t0 = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
-    let broker = Broker::start(dir.path());
+    let broker = Broker::start().await;
     let db = TestDb::postgres().await;
     let work = Workload::new(20261125, PARTITIONS);
     let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();

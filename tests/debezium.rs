@@ -8,7 +8,7 @@ use common::*;
 use serde_json::json;
 use tidemark::config::Config;
 use tidemark::merge::{merge, MergeOutcome};
-use tidemark::staging::RawRecord;
+use tidemark::source::RawRecord;
 use tidemark::warehouse::Warehouse;
 
 const TOPIC: &str = "test.public.customers";
@@ -144,14 +144,15 @@ async fn ticdc_without_schema_typed_by_ddl(url: &str) {
     assert_eq!(rep.dead_letters, 0);
     assert!(matches!(merge(&wh, "t", true).await.unwrap(), MergeOutcome::Merged(_)));
     let select = match wh.dialect() {
-        tidemark::dialect::Dialect::Postgres => {
+        tidemark::sql::dialect::Dialect::Postgres => {
             "CAST(id AS TEXT), CAST(d AS TEXT), CAST(dt AS TEXT), to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), \
              CAST(tm AS TEXT), CAST(price AS TEXT), name"
         }
         _ => "id, d, dt, ts, tm, price, name",
     };
     let got = rows(&wh, "t", select, "1").await;
-    let want_tm = if wh.dialect() == tidemark::dialect::Dialect::Postgres { "-838:59:59" } else { "-838:59:59.000000" };
+    let want_tm =
+        if wh.dialect() == tidemark::sql::dialect::Dialect::Postgres { "-838:59:59" } else { "-838:59:59.000000" };
     assert_eq!(
         got,
         vec![vec![

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use common::*;
 use serde_json::json;
 use tidemark::merge::{merge, MergeOutcome};
-use tidemark::sql::TableCtx;
+use tidemark::sql::{Stmt, TableCtx};
 use tidemark::warehouse::Warehouse;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -121,7 +121,7 @@ async fn hostile_names_and_values_replicate_exactly(url: &str) {
     let want = rows();
     let batch: Vec<Vec<u8>> = want.iter().enumerate().map(|(i, r)| insert(r, tso(i as u64 + 1))).collect();
     let rep = l.land(&records(TOPIC, 0, 0, batch)).await.unwrap();
-    let pg = wh.dialect() == tidemark::dialect::Dialect::Postgres;
+    let pg = wh.dialect() == tidemark::sql::dialect::Dialect::Postgres;
     assert_eq!(rep.dead_letters, usize::from(pg));
     if pg {
         let dead = common::rows(&wh, "_tidemark_dead_letters", "CAST(kafka_offset AS TEXT), error", "id").await;
@@ -134,8 +134,9 @@ async fn hostile_names_and_values_replicate_exactly(url: &str) {
     let schema = wh.schema(TABLE).await.unwrap().expect("schema");
     assert_eq!(schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), COLUMNS.map(|c| c.0).to_vec());
     let t = TableCtx::new(TABLE, &schema);
-    let got = wh.pool.fetch(wh.sql.render("replica_rows", &t, &[]).unwrap(), &[]).await.unwrap();
-    let mut got: Vec<Vec<Option<String>>> = got.iter().map(|r| r.iter().map(|c| c.to_text()).collect()).collect();
+    let got = wh.pool.fetch_rows(wh.sql.render(Stmt::ReplicaRows, &t, &[]).unwrap(), &[]).await.unwrap();
+    let mut got: Vec<Vec<Option<String>>> =
+        got.iter().map(|r| r.cells().iter().map(|c| c.to_text()).collect()).collect();
     got.sort();
     let hex = |s: &str| s.chars().map(|c| format!("{:02x}", c as u32)).collect::<String>();
     let want: Vec<Vec<Option<String>>> = want

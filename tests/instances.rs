@@ -36,7 +36,7 @@ fn last_assignment(log: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_share_the_work_and_one_leaves() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(dir.path());
+    let broker = Broker::start().await;
     let work = Workload::new(41, PARTITIONS);
     for t in &work.tables {
         broker.create_topic(&t.spec.topic, PARTITIONS).await;
@@ -82,7 +82,13 @@ async fn two_instances(dir: &std::path::Path, bootstrap: &str, work: Workload, k
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(shared, "the partitions were not shared:\nA:\n{}\nB:\n{}", a.log_text(), b.log_text());
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // Both land and merge for a while before A goes.
+    let merges = |log: String| log.lines().filter(|l| l.contains("merged")).count();
+    common::eventually("both instances merging", Duration::from_secs(60), || {
+        let (ma, mb) = (merges(a.log_text()), merges(b.log_text()));
+        async move { ma >= 3 && mb >= 3 }
+    })
+    .await;
 
     // A goes; B takes all partitions.
     if kill {
@@ -108,18 +114,16 @@ async fn two_instances(dir: &std::path::Path, bootstrap: &str, work: Workload, k
 
     // Merges of a table never overlapped, though both instances merged every second.
     for t in ["item", "orders"] {
-        let rows = wh
-            .pool
-            .fetch(
-                "SELECT (extract(epoch FROM started_at) * 1000000)::bigint, (extract(epoch FROM finished_at) * 1000000)::bigint \
-                 FROM _tidemark_merges WHERE table_name = $1 AND status = 'ok' ORDER BY started_at"
-                    .to_string(),
-                &[tidemark::db::Bind::Text(t.into())],
-            )
-            .await
-            .unwrap();
+        let rows = common::query(
+            &wh,
+            "SELECT (extract(epoch FROM started_at) * 1000000)::bigint, (extract(epoch FROM finished_at) * 1000000)::bigint \
+             FROM _tidemark_merges WHERE table_name = $1 AND status = 'ok' ORDER BY started_at",
+            &[tidemark::warehouse::db::Bind::Text(t.into())],
+        )
+        .await;
         assert!(rows.len() > 20, "{t}: only {} merges", rows.len());
-        let spans: Vec<(i64, i64)> = rows.iter().map(|r| (r[0].as_i64().unwrap(), r[1].as_i64().unwrap())).collect();
+        let micros = |c: &Option<String>| c.as_deref().and_then(|v| v.parse::<i64>().ok()).expect("a time");
+        let spans: Vec<(i64, i64)> = rows.iter().map(|r| (micros(&r[0]), micros(&r[1]))).collect();
         for w in spans.windows(2) {
             assert!(w[1].0 >= w[0].1, "{t}: merges overlap: {:?} and {:?}", w[0], w[1]);
         }

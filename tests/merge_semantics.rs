@@ -6,8 +6,8 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use tidemark::land::{Gap, Lander};
 use tidemark::merge::{merge, MergeOutcome, MergeReport};
-use tidemark::staging::Lander;
 use tidemark::warehouse::Warehouse;
 
 const TOPIC: &str = "tidb_tpcc_item";
@@ -324,10 +324,7 @@ async fn postgres_staging_space_is_reclaimed_after_large_merges() {
     let db = TestDb::postgres().await;
     let (wh, mut l) = setup(&db.url).await;
     let c = Canal::item();
-    let size = || async {
-        let q = "SELECT pg_relation_size('_tidemark_stage_item')".to_string();
-        wh.pool.fetch(q, &[]).await.expect("staging size")[0][0].as_i64().expect("a size")
-    };
+    let size = || async { common::query_i64(&wh, "SELECT pg_relation_size('_tidemark_stage_item')", &[]).await };
     let batch: Vec<_> = (0..25_000).map(|i| c.insert(&item(&i.to_string(), "n"), tso(i + 1))).collect();
     l.land(&records(TOPIC, 0, 0, batch)).await.unwrap();
     let staged = size().await;
@@ -348,9 +345,9 @@ async fn postgres_merges_never_overlap_across_sessions() {
     let c = Canal::item();
     l.land(&records(TOPIC, 0, 0, vec![c.insert(&item("1", "a"), tso(1))])).await.unwrap();
     let mut other = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let id = tidemark::dialect::merge_lock_id("item");
+    let id = tidemark::sql::dialect::merge_lock_id("item");
     sqlx::query("SELECT pg_advisory_lock($1, $2)")
-        .bind(tidemark::dialect::LOCK_SPACE)
+        .bind(tidemark::sql::dialect::LOCK_SPACE)
         .bind(id)
         .execute(&mut other)
         .await
@@ -360,11 +357,21 @@ async fn postgres_merges_never_overlap_across_sessions() {
         let wh = wh.clone();
         tokio::spawn(async move { merge(&wh, "item", true).await })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // It waits for the lock: PostgreSQL shows its session waiting on the advisory lock.
+    common::eventually(
+        "the merge waiting on the table's advisory lock",
+        std::time::Duration::from_secs(10),
+        || async {
+            common::query_i64(&wh, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", &[])
+                .await
+                == 1
+        },
+    )
+    .await;
     assert!(!waiting.is_finished(), "a waiting merge must wait for the lock");
     assert_eq!(count(&wh, "_tidemark_stage_item").await, 1);
     sqlx::query("SELECT pg_advisory_unlock($1, $2)")
-        .bind(tidemark::dialect::LOCK_SPACE)
+        .bind(tidemark::sql::dialect::LOCK_SPACE)
         .bind(id)
         .execute(&mut other)
         .await
@@ -410,10 +417,10 @@ async fn offset_gaps_are_reported(url: &str) {
     let first = l.land(&records(TOPIC, 0, 0, vec![c.insert(&item("1", "a"), tso(1))])).await.unwrap();
     assert!(first.gaps.is_empty());
     let later = l.land(&records(TOPIC, 0, 10, vec![c.insert(&item("2", "b"), tso(2))])).await.unwrap();
-    assert_eq!(later.gaps, vec![(TOPIC.to_string(), 0, 1, 10)]);
+    assert_eq!(later.gaps, vec![Gap { topic: TOPIC.to_string(), partition: 0, first_missing: 1, first_read: 10 }]);
     // A partition first read past offset 0 (the log start moved on) is reported too.
     let fresh = l.land(&records(TOPIC, 3, 500, vec![c.insert(&item("3", "c"), tso(3))])).await.unwrap();
-    assert_eq!(fresh.gaps, vec![(TOPIC.to_string(), 3, 0, 500)]);
+    assert_eq!(fresh.gaps, vec![Gap { topic: TOPIC.to_string(), partition: 3, first_missing: 0, first_read: 500 }]);
 }
 both!(offset_gaps_are_reported);
 

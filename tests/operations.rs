@@ -9,7 +9,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::process::{log_path, Tidemark};
-use common::proxy::free_port;
 use common::*;
 use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
@@ -53,14 +52,13 @@ async fn metrics_health_and_readiness() {
     }
     producer.send(BaseRecord::<(), _>::to("tidb_tpcc_item").partition(0).payload(b"{not json")).unwrap();
     producer.flush(Duration::from_secs(10)).unwrap();
-    let port = free_port();
     let config = dir.path().join("tidemark.toml");
     std::fs::write(
         &config,
         format!(
             "[kafka]\nbootstrap_servers = {:?}\ngroup_id = \"ops\"\nbatch_linger_ms = 50\n\
              [warehouse]\nurl = {:?}\n[defaults]\nschedule = \"* * * * * *\"\n\
-             [http]\nlisten = \"127.0.0.1:{port}\"\n\
+             [http]\nlisten = \"127.0.0.1:0\"\n\
              [[tables]]\nname = \"item\"\ntopic = \"tidb_tpcc_item\"\n",
             mock.bootstrap_servers(),
             db.url
@@ -68,6 +66,7 @@ async fn metrics_health_and_readiness() {
     )
     .unwrap();
     let mut run = Tidemark::run(&config, &log_path("operations.log"), &[]);
+    let port = tokio::task::block_in_place(|| run.http_port(Duration::from_secs(30)));
     let wh = Warehouse::open(&db.url).await.unwrap();
 
     // Alive at once; ready once Kafka and the warehouse have answered.
@@ -97,9 +96,20 @@ async fn metrics_health_and_readiness() {
         assert!(started.elapsed() < Duration::from_secs(60), "{}", run.log_text());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(6)).await; // a heartbeat and a statistics interval
-    let (status, m) = get(port, "/metrics").await;
-    assert_eq!(status, 200);
+    // The gauges come with a heartbeat and librdkafka's statistics interval: polled for.
+    let m = common::eventually_some(
+        "the gauges of a heartbeat and of librdkafka's statistics",
+        Duration::from_secs(30),
+        || async move {
+            let (status, m) = get(port, "/metrics").await;
+            assert_eq!(status, 200);
+            let ready = series(&m, "tidemark_staged_rows", &["table=\"item\""]) == Some(0.0)
+                && series(&m, "tidemark_consumer_lag_messages", &["partition=\"0\""]) == Some(0.0)
+                && series(&m, "tidemark_commit_lag_seconds", &["table=\"item\""]).is_some();
+            ready.then_some(m)
+        },
+    )
+    .await;
     let consumed: f64 =
         (0..2).filter_map(|p| series(&m, "tidemark_records_consumed_total", &[&format!("partition=\"{p}\"")])).sum();
     assert_eq!(consumed, 301.0, "{m}");

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use tidemark::dialect::Dialect;
 use tidemark::merge::{merge, MergeOutcome, TableStopped};
+use tidemark::sql::dialect::Dialect;
 use tidemark::warehouse::Warehouse;
 
 fn canal(im_type: &'static str) -> Canal {
@@ -27,7 +27,7 @@ async fn pg_type(wh: &Warehouse, column: &str) -> Option<String> {
         return None;
     }
     let q = format!("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'item'::regclass AND attname = '{column}'");
-    wh.pool.fetch(q, &[]).await.unwrap()[0][0].to_text()
+    common::query(wh, &q, &[]).await[0][0].clone()
 }
 
 async fn widened_columns_follow(url: &str) {
@@ -73,7 +73,7 @@ async fn incompatible_changes_stop_only_their_table(url: &str) {
     l.land(&records("tidb_tpcc_other", 0, 0, vec![other.insert(&[Some("5")], tso(4))])).await.unwrap();
     merged(&wh, "other").await;
     assert_eq!(count(&wh, "_tidemark_stage_item").await, 2);
-    let status = tidemark::status::collect(&wh, &cfg.tables().unwrap()).await.unwrap();
+    let status = tidemark::commands::status::collect(&wh, &cfg.tables().unwrap()).await.unwrap();
     assert!(status.tables[0].stopped.is_some() && status.tables[1].stopped.is_none());
 
     let accepted = wh.resume("item").await.unwrap().expect("was stopped");

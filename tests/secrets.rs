@@ -57,8 +57,17 @@ async fn secrets_never_show() {
     // The service, at debug level, while Kafka refuses SASL and nothing can progress.
     let log = log_path("secrets.log");
     let mut run = Tidemark::run(&good, &log, &[("RUST_LOG", "debug"), ("KAFKA_SECRET", "Kafka-S3cret-2")]);
-    tokio::task::block_in_place(|| run.wait_for_log("subscribed", Duration::from_secs(30)));
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    tokio::task::block_in_place(|| {
+        run.wait_for_log("subscribed", Duration::from_secs(30));
+        // Kafka refused it at least twice, and it recorded a heartbeat in the warehouse.
+        run.wait_for_log("Authentication failure", Duration::from_secs(30));
+    });
+    let wh = tidemark::warehouse::Warehouse::open(&url).await.unwrap();
+    common::eventually("Kafka's refusal said again, and a heartbeat recorded", Duration::from_secs(30), || async {
+        run.log_text().matches("Authentication failure").count() >= 2
+            && common::count(&wh, "_tidemark_instances").await >= 1
+    })
+    .await;
     common::stream::stop(&mut run, Duration::from_secs(30));
     let text = run.log_text();
     assert!(text.contains("DEBUG"), "the log is at debug level");

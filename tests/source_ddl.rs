@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use tidemark::config::Config;
-use tidemark::dialect::Dialect;
 use tidemark::merge::{merge, MergeOutcome};
+use tidemark::sql::dialect::Dialect;
 use tidemark::warehouse::Warehouse;
 
 /// The seed's TPC-C item table, as TiDB prints it.
@@ -60,17 +60,14 @@ async fn ddl_types_and_key_decide(url: &str) {
     let got = rows(&wh, "item", "CAST(i_id AS TEXT), i_name, CAST(i_price AS TEXT), i_kind", "\"item\".i_id").await;
     assert_eq!(got, vec![vec![s("1"), s("pen"), s("9.99"), s("pen")], vec![s("4"), s("cup"), s("-999.99"), s("cup")]]);
     if wh.dialect() == Dialect::Postgres {
-        let types = wh
-            .pool
-            .fetch(
-                "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) \
-                 FROM pg_attribute WHERE attrelid = 'item'::regclass AND attnum > 0"
-                    .to_string(),
-                &[],
-            )
-            .await
-            .unwrap()[0][0]
-            .to_text()
+        let types = common::query(
+            &wh,
+            "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) \
+             FROM pg_attribute WHERE attrelid = 'item'::regclass AND attnum > 0",
+            &[],
+        )
+        .await[0][0]
+            .clone()
             .unwrap();
         assert_eq!(
             types,

@@ -12,8 +12,8 @@ use sqlparser::dialect::{
     SQLiteDialect, SnowflakeDialect,
 };
 use sqlparser::parser::Parser;
-use tidemark::dialect::Dialect;
 use tidemark::script::{render, table_script, ScriptOptions, Statement};
+use tidemark::sql::dialect::Dialect;
 use tidemark::sql::TableCtx;
 
 const TABLES: &[&str] = &["item", "every_type", "hostile"];
@@ -36,7 +36,7 @@ fn dir() -> PathBuf {
 
 fn table(name: &str) -> TableCtx {
     let ddl = std::fs::read_to_string(dir().join(format!("{name}.sql"))).unwrap();
-    let t = tidemark::ddl::parse(&ddl).unwrap();
+    let t = tidemark::model::source_ddl::parse(&ddl).unwrap();
     TableCtx::new(&t.name, &t.schema)
 }
 

@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use tidemark::dialect::Dialect;
 use tidemark::merge::{merge, MergeOutcome};
+use tidemark::sql::dialect::Dialect;
 use tidemark::warehouse::Warehouse;
 
 const TOPIC: &str = "tidb_test_types";

@@ -6,8 +6,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::change::Value;
 use crate::demo::workload::{dml_message, index_value_partition, Rng, Spec};
+use crate::model::change::Value;
 
 pub const TABLE: &str = "order_line";
 

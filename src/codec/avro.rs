@@ -16,8 +16,8 @@ use super::numbers::decimal_from_be;
 use super::registry::Registry;
 use super::text_values::{from_text, ValueContext};
 use super::Decoded;
-use crate::change::{Op, RowEvent, Value};
-use crate::schema::{Column, Kind, RecordSchema, SourceType};
+use crate::model::change::{Op, RowEvent, Value};
+use crate::model::schema::{Column, Kind, RecordSchema, SourceType};
 
 /// Magic byte, schema id, body.
 pub fn frame(bytes: &[u8]) -> Result<(u32, &[u8]), String> {
@@ -33,7 +33,7 @@ pub fn frame(bytes: &[u8]) -> Result<(u32, &[u8]), String> {
 pub async fn schema_from_registry(
     registry: &Registry,
     topic: &str,
-) -> anyhow::Result<Option<crate::schema::TableSchema>> {
+) -> anyhow::Result<Option<crate::model::schema::TableSchema>> {
     let subject = topic.replace('.', "_");
     let Some(value) = registry.latest(&format!("{subject}-value")).await? else { return Ok(None) };
     let value = Writer::parse(&value).map_err(|e| anyhow::anyhow!("the latest schema of {subject}-value: {e}"))?;
@@ -47,7 +47,7 @@ pub async fn schema_from_registry(
             .collect(),
         None => Vec::new(),
     };
-    Ok(Some(crate::schema::TableSchema { columns: value.layout.columns.clone(), key, ..Default::default() }))
+    Ok(Some(crate::model::schema::TableSchema { columns: value.layout.columns.clone(), key, ..Default::default() }))
 }
 
 /// TiCDC's extension fields in the value.

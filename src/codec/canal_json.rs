@@ -15,8 +15,8 @@ use serde::Deserialize;
 
 use super::text_values::{from_text, ValueContext};
 use super::Decoded;
-use crate::change::{Op, RowEvent, Value};
-use crate::schema::{Column, RecordSchema};
+use crate::model::change::{Op, RowEvent, Value};
+use crate::model::schema::{Column, RecordSchema};
 
 #[derive(Deserialize)]
 struct Message<'a> {
@@ -249,7 +249,7 @@ fn fill(row: Vec<Option<Value>>) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::change::Op;
+    use crate::model::change::Op;
 
     fn decode(json: &str) -> Decoded {
         CanalJsonDecoder::default().decode(json.as_bytes()).unwrap()

@@ -19,8 +19,8 @@ use serde_json::{Map, Value as Json};
 use super::numbers::decimal_from_be;
 use super::text_values::{bit_bytes, from_text, ValueContext};
 use super::Decoded;
-use crate::change::{Op, RowEvent, Value};
-use crate::schema::{Column, Kind, RecordSchema, SourceType};
+use crate::model::change::{Op, RowEvent, Value};
+use crate::model::schema::{Column, Kind, RecordSchema, SourceType};
 
 /// How a field's JSON value encodes its upstream value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,20 +101,7 @@ impl DebeziumDecoder {
         if payload.is_null() {
             // A tombstone: the key's row is deleted.
             let (obj, kschema) = key_struct.ok_or("a tombstone without a key")?;
-            let layout = self.layout(kschema, obj, hints)?;
-            let before = self.values(&layout, obj)?;
-            return Ok(Decoded::Rows(vec![RowEvent {
-                source_db: String::new(),
-                source_table: String::new(),
-                schema: layout.schema.clone(),
-                op: Op::Delete,
-                after: None,
-                before: Some(before),
-                commit_ts: None,
-                commit_ms: None,
-                key_names,
-                key_only: false,
-            }]));
+            return self.tombstone(kschema, obj, hints, key_names);
         }
         let p = payload.as_object().ok_or("the payload is not an object")?;
         let source = p.get("source").and_then(Json::as_object);
@@ -162,6 +149,30 @@ impl DebeziumDecoder {
             before,
             commit_ts: order,
             commit_ms,
+            key_names,
+            key_only: false,
+        }]))
+    }
+
+    /// A tombstone: a delete of the key's row, which the key alone names.
+    fn tombstone(
+        &mut self,
+        kschema: Option<&Json>,
+        obj: &Map<String, Json>,
+        hints: Option<&Hints>,
+        key_names: Vec<String>,
+    ) -> Result<Decoded, String> {
+        let layout = self.layout(kschema, obj, hints)?;
+        let before = self.values(&layout, obj)?;
+        Ok(Decoded::Rows(vec![RowEvent {
+            source_db: String::new(),
+            source_table: String::new(),
+            schema: layout.schema.clone(),
+            op: Op::Delete,
+            after: None,
+            before: Some(before),
+            commit_ts: None,
+            commit_ms: None,
             key_names,
             key_only: false,
         }]))

@@ -9,8 +9,8 @@ pub mod text_values;
 
 use std::sync::Arc;
 
-use crate::change::RowEvent;
 use crate::config::Format;
+use crate::model::change::RowEvent;
 pub use text_values::ValueContext;
 
 /// What one Kafka record holds.

@@ -37,7 +37,7 @@ impl Registry {
             .context("building the schema registry client")?;
         let base = cfg.url.trim_end_matches('/').to_string();
         Ok(Registry {
-            shown: crate::db::redact_url(&base),
+            shown: crate::config::redact::redact_url(&base),
             base,
             client,
             auth: cfg.username.clone().map(|u| (u, cfg.password.clone())),

@@ -5,8 +5,8 @@
 
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
 
-use crate::change::Value;
-use crate::schema::{Kind, SourceType};
+use crate::model::change::Value;
+use crate::model::schema::{Kind, SourceType};
 
 /// Settings that change how values are read.
 #[derive(Debug, Clone, Copy, Default)]

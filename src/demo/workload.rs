@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::change::{write_json_str, Value};
+use crate::model::change::{write_json_str, Value};
 
 /// An upstream table: TiCDC's view of it.
 pub struct Spec {
@@ -147,7 +147,7 @@ pub fn key_of(spec: &Spec, row: &[Value]) -> Vec<String> {
             Value::Text(s) => s.clone(),
             Value::Bytes(b) => {
                 let mut s = String::new();
-                crate::change::push_hex(&mut s, b);
+                crate::model::change::push_hex(&mut s, b);
                 s
             }
             Value::Null => String::new(),

@@ -1,1 +1,1 @@
-SELECT pg_try_advisory_lock($1, $2)
+SELECT pg_try_advisory_lock($1, $2) AS held

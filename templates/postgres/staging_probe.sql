@@ -1,2 +1,2 @@
 {#- Is there anything to merge? One cheap query, outside any transaction. -#}
-SELECT EXISTS (SELECT 1 FROM {{ t.staging | ident }})
+SELECT EXISTS (SELECT 1 FROM {{ t.staging | ident }}) AS staged

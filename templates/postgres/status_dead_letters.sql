@@ -1,1 +1,1 @@
-SELECT count(*) FROM _tidemark_dead_letters WHERE table_name = $1
+SELECT count(*) AS dead_letters FROM _tidemark_dead_letters WHERE table_name = $1

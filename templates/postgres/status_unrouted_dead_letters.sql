@@ -1,2 +1,2 @@
 {#- Dead letters no configured table took (malformed records, unknown tables). -#}
-SELECT count(*) FROM _tidemark_dead_letters WHERE table_name IS NULL
+SELECT count(*) AS dead_letters FROM _tidemark_dead_letters WHERE table_name IS NULL

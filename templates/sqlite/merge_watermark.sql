@@ -1,3 +1,3 @@
-SELECT (SELECT max(_tm_seq) FROM {{ t.staging | ident }}),
-       (SELECT _tm_commit_ms FROM {{ t.staging | ident }} ORDER BY _tm_seq LIMIT 1),
-       (SELECT max(_tm_commit_ms) FROM {{ t.staging | ident }})
+SELECT (SELECT max(_tm_seq) FROM {{ t.staging | ident }}) AS watermark,
+       (SELECT _tm_commit_ms FROM {{ t.staging | ident }} ORDER BY _tm_seq LIMIT 1) AS oldest_commit_ms,
+       (SELECT max(_tm_commit_ms) FROM {{ t.staging | ident }}) AS newest_commit_ms

@@ -1,1 +1,1 @@
-SELECT EXISTS (SELECT 1 FROM {{ t.staging | ident }})
+SELECT EXISTS (SELECT 1 FROM {{ t.staging | ident }}) AS staged

@@ -1,5 +1,9 @@
 //! A real Kafka-protocol broker process for the fault and end-to-end tests: `tansu`
 //! (crates.io; `./scripts/test.sh` installs it when missing) with in-memory storage.
+//!
+//! tansu listens on a port the system assigns (read back from the process's sockets), behind a
+//! proxy of the test's own whose port — also assigned by the system — is what tansu advertises:
+//! no port is ever picked and released before use, and the outage tests cut the proxy.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -10,13 +14,15 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use super::proxy::free_port;
+use super::proxy::{listening_port, Bound, Proxy};
 
 pub struct Broker {
     child: Child,
-    /// Where clients connect (the advertised listener).
+    /// Where clients connect (the advertised listener: the proxy).
     pub bootstrap: String,
     pub log: PathBuf,
+    /// Between the clients and tansu: `proxy.cut()` makes the broker go away.
+    pub proxy: Proxy,
 }
 
 /// The tansu binary: `TIDEMARK_TANSU`, else `tansu` on PATH or in ~/.cargo/bin. Missing is a
@@ -41,35 +47,42 @@ pub fn tansu() -> PathBuf {
 }
 
 impl Broker {
-    /// A broker listening on a port of its own and advertising it.
-    pub fn start(dir: &std::path::Path) -> Broker {
-        let port = free_port();
-        Broker::start_on(dir, port, port)
-    }
-
-    /// A broker listening on `listen` and telling clients to connect to `advertised` (a proxy
-    /// in front of it, for outage tests).
-    pub fn start_on(dir: &std::path::Path, listen: u16, advertised: u16) -> Broker {
-        let log = super::process::log_path(&format!("tansu-{listen}.log"));
-        let _ = dir;
+    /// A broker behind its proxy.
+    pub async fn start() -> Broker {
+        let front = Bound::new().await;
+        let log = super::process::log_path(&format!("tansu-{}.log", front.port));
         let file = std::fs::File::create(&log).expect("tansu log");
-        let child = Command::new(tansu())
+        let mut child = Command::new(tansu())
             .args([
                 "broker",
                 "--storage-engine",
                 "memory://tansu/",
                 "--listener-url",
-                &format!("tcp://127.0.0.1:{listen}"),
+                "tcp://127.0.0.1:0",
                 "--advertised-listener-url",
-                &format!("tcp://127.0.0.1:{advertised}"),
+                &format!("tcp://127.0.0.1:{}", front.port),
             ])
             .env("RUST_LOG", std::env::var("TIDEMARK_TANSU_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
             .expect("starting tansu");
-        let broker = Broker { child, bootstrap: format!("127.0.0.1:{advertised}"), log };
-        broker.wait_ready(listen);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let listen = loop {
+            if let Some(port) = listening_port(child.id()) {
+                break port;
+            }
+            assert!(
+                child.try_wait().expect("tansu").is_none(),
+                "tansu exited: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            assert!(Instant::now() < deadline, "tansu did not listen within 30 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let proxy = front.forward(format!("127.0.0.1:{listen}").parse().expect("address"));
+        let broker = Broker { child, bootstrap: format!("127.0.0.1:{}", proxy.port), log, proxy };
+        tokio::task::block_in_place(|| broker.wait_ready(listen));
         broker
     }
 

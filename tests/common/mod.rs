@@ -15,7 +15,10 @@ use serde_json::{json, Value as Json};
 use sqlx::Connection;
 use tidemark::codec::ValueContext;
 use tidemark::config::Config;
-use tidemark::staging::{Lander, RawRecord};
+use tidemark::land::Lander;
+use tidemark::source::RawRecord;
+use tidemark::sql::Rendered;
+use tidemark::warehouse::db::Bind;
 use tidemark::warehouse::Warehouse;
 
 /// The server the tests create their databases on. `scripts/test.sh` starts PostgreSQL and
@@ -177,21 +180,66 @@ pub fn records(topic: &str, partition: i32, first_offset: i64, values: Vec<Vec<u
         .collect()
 }
 
-/// The replica's rows as text, ordered by `order_by`; `select` lists text expressions.
-pub async fn rows(wh: &Warehouse, table: &str, select: &str, order_by: &str) -> Vec<Vec<Option<String>>> {
-    let q = format!("SELECT {select} FROM \"{table}\" ORDER BY {order_by}");
+/// A test's own query (not a template: tests inspect the warehouse as they like), every cell as
+/// text.
+pub async fn query(wh: &Warehouse, sql: &str, binds: &[Bind]) -> Vec<Vec<Option<String>>> {
+    let q = Rendered { name: "a test's query", text: sql.to_string() };
     wh.pool
-        .fetch(q, &[])
+        .fetch_rows(q, binds)
         .await
-        .unwrap_or_else(|e| panic!("reading {table}: {e:#}"))
+        .unwrap_or_else(|e| panic!("{sql}: {e:#}"))
         .into_iter()
-        .map(|r| r.into_iter().map(|c| c.to_text()).collect())
+        .map(|r| r.cells().iter().map(|c| c.to_text()).collect())
         .collect()
 }
 
+/// The first cell of the first row of a test's query, as an integer.
+pub async fn query_i64(wh: &Warehouse, sql: &str, binds: &[Bind]) -> i64 {
+    let rows = query(wh, sql, binds).await;
+    rows.first()
+        .and_then(|r| r.first())
+        .cloned()
+        .flatten()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{sql}: {rows:?}"))
+}
+
+/// The replica's rows as text, ordered by `order_by`; `select` lists text expressions.
+pub async fn rows(wh: &Warehouse, table: &str, select: &str, order_by: &str) -> Vec<Vec<Option<String>>> {
+    query(wh, &format!("SELECT {select} FROM \"{table}\" ORDER BY {order_by}"), &[]).await
+}
+
 pub async fn count(wh: &Warehouse, table: &str) -> i64 {
-    let q = format!("SELECT count(*) FROM \"{table}\"");
-    wh.pool.fetch(q, &[]).await.expect("count")[0][0].as_i64().expect("count")
+    query_i64(wh, &format!("SELECT count(*) FROM \"{table}\""), &[]).await
+}
+
+/// Polls `cond` (every 50 ms) until it holds; fails with `what` once `within` has passed.
+pub async fn eventually<F, Fut>(what: &str, within: std::time::Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually_some(what, within, || {
+        let f = cond();
+        async move { f.await.then_some(()) }
+    })
+    .await
+}
+
+/// Polls `probe` (every 50 ms) until it gives a value; fails with `what` once `within` has passed.
+pub async fn eventually_some<T, F, Fut>(what: &str, within: std::time::Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 pub fn s(v: &str) -> Option<String> {

@@ -85,6 +85,19 @@ impl Tidemark {
         String::from_utf8_lossy(all.get(self.log_start as usize..).unwrap_or_default()).into_owned()
     }
 
+    /// The port its HTTP endpoint listens on (configured as `127.0.0.1:0`: the system assigns
+    /// it, the log says which).
+    pub fn http_port(&mut self, limit: Duration) -> u16 {
+        self.wait_for_log("serving /metrics", limit);
+        let text = self.log_text();
+        let line = text.lines().find(|l| l.contains("serving /metrics")).expect("the line");
+        // A JSON line (`"listen":"127.0.0.1:40925"`) or a text one (`listen=127.0.0.1:40925`).
+        let rest = line.split("\"listen\":\"").nth(1).or_else(|| line.split("listen=").nth(1));
+        rest.and_then(|r| r.split(['"', ' ']).next())
+            .and_then(|addr| addr.rsplit(':').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"))
+    }
+
     /// Waits until its log shows `what` (it exiting first is a failure).
     pub fn wait_for_log(&mut self, what: &str, limit: Duration) {
         let deadline = Instant::now() + limit;

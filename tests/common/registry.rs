@@ -17,6 +17,8 @@ struct State {
     subjects: Vec<(String, usize)>,
     auth: Option<String>,
     down: bool,
+    /// Every request, answered or refused.
+    requests: usize,
     gets: usize,
 }
 
@@ -91,6 +93,11 @@ impl RegistryServer {
         self.state.lock().unwrap().gets
     }
 
+    /// Requests received so far, answered or refused (while down).
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().requests
+    }
+
     /// Registers a schema the way TiCDC does (over HTTP) and returns its id.
     pub async fn register(&self, subject: &str, schema: &str, auth: Option<(&str, &str)>) -> u32 {
         let mut req = reqwest::Client::new()
@@ -109,6 +116,7 @@ impl RegistryServer {
 
 fn respond(state: &Mutex<State>, head: &str, body: &[u8]) -> (&'static str, Json) {
     let mut st = state.lock().unwrap();
+    st.requests += 1;
     if st.down {
         return ("503 Service Unavailable", json!({"error_code": 50302, "message": "unavailable"}));
     }

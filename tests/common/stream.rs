@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{Producer, ThreadedProducer};
+use tidemark::demo::produce::send_waiting;
 use tidemark::demo::workload::{Message, Workload};
-use tidemark::produce::send_waiting;
 use tidemark::warehouse::Warehouse;
 
 use super::process::Tidemark;
@@ -106,7 +106,9 @@ pub fn config(dir: &Path, bootstrap: &str, url: &str, work: &Workload, extra: &s
     for t in &work.tables {
         toml.push_str(&format!("[[tables]]\nname = {:?}\ntopic = {:?}\n", t.spec.table, t.spec.topic));
     }
-    let path = dir.join(format!("tidemark-{}.toml", super::proxy::free_port()));
+    static CONFIGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CONFIGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("tidemark-{}-{n}.toml", std::process::id()));
     std::fs::write(&path, toml).expect("config");
     path
 }

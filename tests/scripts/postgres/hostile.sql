@@ -28,9 +28,9 @@ CREATE TABLE IF NOT EXISTS "we""ird 'tab`le]" (
 -- One merge, in one transaction. $1 is the watermark the first SELECT returns.
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 
-SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_we""ird 'tab`le]"),
-       (SELECT _tm_commit_ms FROM "_tidemark_stage_we""ird 'tab`le]" ORDER BY _tm_seq LIMIT 1),
-       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_we""ird 'tab`le]");
+SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_we""ird 'tab`le]") AS watermark,
+       (SELECT _tm_commit_ms FROM "_tidemark_stage_we""ird 'tab`le]" ORDER BY _tm_seq LIMIT 1) AS oldest_commit_ms,
+       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_we""ird 'tab`le]") AS newest_commit_ms;
 
 CREATE TEMP TABLE _tm_src ON COMMIT DROP AS
 SELECT DISTINCT ON ((s._tm_key ->> 'select')::integer, (s._tm_key ->> 'Mixed Case'))

@@ -28,9 +28,9 @@ CREATE TABLE IF NOT EXISTS "item" (
 -- One merge, in one transaction. $1 is the watermark the first SELECT returns.
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 
-SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_item"),
-       (SELECT _tm_commit_ms FROM "_tidemark_stage_item" ORDER BY _tm_seq LIMIT 1),
-       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_item");
+SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_item") AS watermark,
+       (SELECT _tm_commit_ms FROM "_tidemark_stage_item" ORDER BY _tm_seq LIMIT 1) AS oldest_commit_ms,
+       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_item") AS newest_commit_ms;
 
 CREATE TEMP TABLE _tm_src ON COMMIT DROP AS
 SELECT DISTINCT ON ((s._tm_key ->> 'i_id')::integer)

@@ -28,9 +28,9 @@ CREATE TABLE IF NOT EXISTS "item" (
 -- One merge, in one transaction. ?1 is the watermark the first SELECT returns.
 BEGIN IMMEDIATE;
 
-SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_item"),
-       (SELECT _tm_commit_ms FROM "_tidemark_stage_item" ORDER BY _tm_seq LIMIT 1),
-       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_item");
+SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_item") AS watermark,
+       (SELECT _tm_commit_ms FROM "_tidemark_stage_item" ORDER BY _tm_seq LIMIT 1) AS oldest_commit_ms,
+       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_item") AS newest_commit_ms;
 
 DROP TABLE IF EXISTS temp._tm_src;
 

@@ -1,0 +1,230 @@
+//! `tidemark status`: per table, what is staged and what the last merge did — read from the
+//! warehouse's metadata tables only, so it works from any machine while `run` runs elsewhere.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::Table;
+use crate::warehouse::Warehouse;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableStatus {
+    pub table: String,
+    pub topic: String,
+    /// False until `run` has registered the table in this warehouse.
+    pub registered: bool,
+    pub staged_rows: i64,
+    /// Upstream commit time of the oldest staged change (UTC).
+    pub oldest_staged_commit: Option<DateTime<Utc>>,
+    pub oldest_staged_age_s: Option<f64>,
+    pub last_merge: Option<LastMerge>,
+    pub dead_letters: i64,
+    /// Why the table's merges are stopped, if they are.
+    pub stopped: Option<String>,
+    /// How far the replica is behind upstream: seconds from the upstream commit of the newest
+    /// change the replica holds (by the last successful merge) to now.
+    pub replica_lag_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastMerge {
+    /// UTC, as recorded.
+    pub finished_at: String,
+    pub status: String,
+    pub staged_rows: i64,
+    pub inserted: i64,
+    pub updated: i64,
+    pub deleted: i64,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    /// Upstream commit time of the newest change it applied (UTC).
+    pub newest_commit: Option<DateTime<Utc>>,
+}
+
+/// A `tidemark run` process, from its heartbeat.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceStatus {
+    pub instance: String,
+    pub host: String,
+    pub pid: i64,
+    /// UTC.
+    pub started_at: String,
+    /// `running`, `waiting for … since … (error)`, or `stopped`.
+    pub state: String,
+    pub seen_s_ago: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub tables: Vec<TableStatus>,
+    /// The `run` processes heard from in the last day.
+    pub instances: Vec<InstanceStatus>,
+    /// Dead letters no configured table took (`tidemark dead-letters --table ''`).
+    pub unrouted_dead_letters: i64,
+}
+
+/// An instance silent for longer than this (three heartbeats) is not running, whatever its last
+/// state said.
+const SILENT_S: f64 = 15.0;
+
+pub async fn collect(wh: &Warehouse, tables: &[Table]) -> Result<Status> {
+    let instances = wh
+        .instances()
+        .await?
+        .into_iter()
+        .map(|r| InstanceStatus {
+            instance: r.instance,
+            host: r.host,
+            pid: r.pid,
+            started_at: r.started_at,
+            state: r.state,
+            seen_s_ago: r.seen_s_ago,
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tables {
+        statuses.push(table_status(wh, t).await?);
+    }
+    Ok(Status { tables: statuses, instances, unrouted_dead_letters: wh.unrouted_dead_letters().await? })
+}
+
+async fn table_status(wh: &Warehouse, t: &Table) -> Result<TableStatus> {
+    let now = Utc::now();
+    let age = |c: DateTime<Utc>| (now - c).num_milliseconds() as f64 / 1000.0;
+    let state = wh.table(&t.name).await?;
+    let mut s = TableStatus {
+        table: t.name.clone(),
+        topic: t.topic.clone(),
+        registered: state.is_some(),
+        staged_rows: 0,
+        oldest_staged_commit: None,
+        oldest_staged_age_s: None,
+        last_merge: None,
+        dead_letters: wh.dead_letters(&t.name).await?,
+        stopped: state.as_ref().and_then(|s| s.stopped.clone()),
+        replica_lag_s: None,
+    };
+    if state.is_none() {
+        return Ok(s);
+    }
+    let staged = wh.staged(&t.name).await?;
+    s.staged_rows = staged.staged_rows;
+    s.oldest_staged_commit = staged.oldest_commit_ms.and_then(DateTime::from_timestamp_millis);
+    s.oldest_staged_age_s = s.oldest_staged_commit.map(age);
+    s.last_merge = wh.last_merge(&t.name).await?.map(|m| LastMerge {
+        finished_at: m.finished_at,
+        status: m.status,
+        staged_rows: m.staged_rows,
+        inserted: m.inserted,
+        updated: m.updated,
+        deleted: m.deleted,
+        duration_ms: m.duration_ms,
+        error: m.error,
+        newest_commit: m.newest_commit_ms.and_then(DateTime::from_timestamp_millis),
+    });
+    s.replica_lag_s = wh.newest_merged(&t.name).await?.and_then(DateTime::from_timestamp_millis).map(age);
+    Ok(s)
+}
+
+/// Plain text for terminals: the tables, then the instances.
+pub fn render(status: &Status) -> String {
+    let mut out = render_tables(&status.tables);
+    if status.unrouted_dead_letters > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} dead letters of no configured table (`tidemark dead-letters --table ''`)",
+            status.unrouted_dead_letters
+        );
+    }
+    if status.instances.is_empty() {
+        out.push_str("\nno `tidemark run` heard from in the last day\n");
+    }
+    for i in &status.instances {
+        let silent = i.seen_s_ago.is_nan() || i.seen_s_ago >= SILENT_S;
+        let state = if i.state != "stopped" && silent {
+            format!("NOT RESPONDING (last said: {})", i.state)
+        } else {
+            i.state.clone()
+        };
+        let _ = write!(
+            out,
+            "\ninstance {} pid {} (started {} UTC, heard {}): {state}",
+            i.host,
+            i.pid,
+            i.started_at,
+            format_age(i.seen_s_ago)
+        );
+    }
+    if !status.instances.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+fn render_tables(statuses: &[TableStatus]) -> String {
+    let mut rows = vec![[
+        "TABLE".to_string(),
+        "STAGED".into(),
+        "OLDEST STAGED".into(),
+        "LAST MERGE (UTC)".into(),
+        "RESULT".into(),
+        "ROWS +ins ~upd -del".into(),
+        "REPLICA LAG".into(),
+        "DEAD LETTERS".into(),
+    ]];
+    for s in statuses {
+        let oldest = match s.oldest_staged_age_s {
+            Some(age) => format_age(age),
+            None if s.registered => "-".into(),
+            None => "not started".into(),
+        };
+        let (when, mut result, counts) = match &s.last_merge {
+            Some(m) => (
+                m.finished_at.clone(),
+                if m.status == "ok" {
+                    "ok".to_string()
+                } else {
+                    format!("FAILED: {}", m.error.as_deref().unwrap_or("?"))
+                },
+                format!(
+                    "+{} ~{} -{} ({} staged, {} ms)",
+                    m.inserted, m.updated, m.deleted, m.staged_rows, m.duration_ms
+                ),
+            ),
+            None => ("never".into(), "-".into(), "-".into()),
+        };
+        if let Some(why) = &s.stopped {
+            result = format!("STOPPED: {why}");
+        }
+        rows.push([
+            s.table.clone(),
+            s.staged_rows.to_string(),
+            oldest,
+            when,
+            result,
+            counts,
+            s.replica_lag_s.map(format_age).map(|a| a.replace(" ago", "")).unwrap_or_else(|| "-".into()),
+            s.dead_letters.to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
+fn format_age(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.1} s ago")
+    } else if s < 7200.0 {
+        format!("{:.1} min ago", s / 60.0)
+    } else {
+        format!("{:.1} h ago", s / 3600.0)
+    }
+}

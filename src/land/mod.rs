@@ -1,0 +1,188 @@
+//! Landing: Kafka records → staging tables, in batches, exactly once.
+//!
+//! A batch is decoded and routed first, outside any transaction ([`decode`], into a
+//! [`prepare::Prepared`] batch; [`route`] says which table a record is for, [`schema_watch`]
+//! what it shows of the schema), then landed in one transaction ([`write`]; [`order`] decides
+//! against the recorded offsets what has landed before and the order keys of records that carry
+//! none). Only after it commits may the consumer commit the batch's Kafka offsets.
+
+mod decode;
+pub mod order;
+mod postgres;
+pub mod prepare;
+pub mod route;
+pub mod schema_watch;
+mod sqlite;
+mod write;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::codec::debezium::Hints;
+use crate::codec::registry::Registry;
+use crate::codec::{Decoder, KeyValue, ValueContext};
+use crate::config::{Format, SchemaRegistryConfig, Table};
+use crate::source::{NextOffset, RawRecord};
+use crate::sql::TableCtx;
+use crate::warehouse::Warehouse;
+pub use order::Gap;
+use route::Router;
+use schema_watch::TableCache;
+pub use write::StaleState;
+
+/// A record refused under `on_error = "stop"`: the service stops instead of retrying.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StopOnRecord(pub String);
+
+/// What one landed batch did.
+#[derive(Debug, Default, Clone)]
+pub struct LandReport {
+    pub records: usize,
+    /// Staging rows written per table name.
+    pub staged: HashMap<String, usize>,
+    pub dead_letters: usize,
+    /// Dead letters per table name (`""`: records no configured table took).
+    pub dead_by_table: HashMap<String, usize>,
+    /// Records skipped because they had landed before.
+    pub duplicates: usize,
+    /// What the consumer may now commit.
+    pub next_offsets: Vec<NextOffset>,
+    /// Offsets skipped because Kafka no longer had them.
+    pub gaps: Vec<Gap>,
+}
+
+/// How often a batch is decoded again because another process changed a table's recorded state
+/// meanwhile, before landing gives up (and is retried as any failure is).
+const STALE_RETRIES: usize = 3;
+
+/// Lands batches of Kafka records into staging tables.
+pub struct Lander {
+    wh: Arc<Warehouse>,
+    router: Router,
+    decoders: HashMap<Format, Decoder>,
+    /// Per table (by index): landing's copy of its recorded state.
+    caches: Vec<TableCache>,
+    staging: Vec<TableCtx>,
+}
+
+impl Lander {
+    /// Registers every table (staging tables created) and loads what the warehouse knows.
+    /// `registry`: the Schema Registry, when a table's format needs one (Avro).
+    pub async fn new(
+        wh: Arc<Warehouse>,
+        mut tables: Vec<Table>,
+        ctx: ValueContext,
+        registry: Option<&SchemaRegistryConfig>,
+    ) -> Result<Lander> {
+        let mut caches = Vec::new();
+        let mut staging = Vec::new();
+        for t in &mut tables {
+            wh.register_table(&t.name, &t.topic).await?;
+            if let Some(path) = &t.source_ddl {
+                let ddl = crate::model::source_ddl::load(path)?;
+                wh.apply_ddl(&t.name, &ddl.schema).await?;
+                if t.key.is_none() && !ddl.schema.key.is_empty() {
+                    t.key = Some(ddl.schema.key.clone());
+                }
+            }
+            caches.push(TableCache::load(wh.table(&t.name).await?, t.source_ddl.is_some()));
+            staging.push(TableCtx::bare(&t.name));
+        }
+        let registry = registry.map(Registry::new).transpose()?.map(Arc::new);
+        let mut decoders = HashMap::new();
+        for t in &tables {
+            if let std::collections::hash_map::Entry::Vacant(e) = decoders.entry(t.format) {
+                e.insert(Decoder::new(t.format, ctx, registry.clone())?);
+            }
+        }
+        Ok(Lander { wh, router: Router::new(tables), decoders, caches, staging })
+    }
+
+    /// The warehouse's next offset to land, per partition.
+    pub async fn offsets(&self) -> Result<HashMap<(String, i32), i64>> {
+        self.wh.offsets().await
+    }
+
+    pub fn topics(&self) -> Vec<String> {
+        self.router.topics()
+    }
+
+    pub fn tables(&self) -> &[Table] {
+        &self.router.tables
+    }
+
+    /// Lands a batch: all of it, or (on error) none of it.
+    pub async fn land(&mut self, batch: &[RawRecord]) -> Result<LandReport> {
+        self.prefetch(batch).await?;
+        self.refresh().await.context("reading the tables' recorded state")?;
+        let mut attempt = 0;
+        loop {
+            let prepared = self.prepare(batch)?;
+            match self.commit(&prepared).await {
+                Ok((mut report, versions)) => {
+                    self.absorb(prepared, &versions);
+                    report.records = batch.len();
+                    return Ok(report);
+                }
+                Err(e) if attempt < STALE_RETRIES && e.downcast_ref::<StaleState>().is_some() => {
+                    attempt += 1;
+                    tracing::info!(error = %e, "reloading the table's state and decoding the batch again");
+                    self.refresh().await.context("reading the tables' recorded state")?;
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("landing a batch of {} records into {}", batch.len(), self.wh.url))
+                }
+            }
+        }
+    }
+
+    /// Fetches what decoding needs from elsewhere (Avro writer schemas), per format.
+    async fn prefetch(&mut self, batch: &[RawRecord]) -> Result<()> {
+        for (format, decoder) in self.decoders.iter_mut() {
+            let records: Vec<KeyValue> = batch
+                .iter()
+                .filter(|r| self.router.format(&r.topic) == *format)
+                .map(|r| (r.key.as_deref(), r.value.as_deref()))
+                .collect();
+            decoder.prefetch(records).await.with_context(|| format!("preparing to decode {format} records"))?;
+        }
+        Ok(())
+    }
+
+    /// Reloads every table whose recorded state moved since landing copied it.
+    async fn refresh(&mut self) -> Result<()> {
+        let versions = self.wh.versions().await?;
+        for (ti, t) in self.router.tables.iter().enumerate() {
+            let now = versions.get(&t.name).copied();
+            if now.is_some() && now != self.caches[ti].version {
+                tracing::debug!(table = %t.name, was = ?self.caches[ti].version, now = ?now, "reloading the table's state");
+                self.caches[ti] = TableCache::load(self.wh.table(&t.name).await?, t.source_ddl.is_some());
+            }
+        }
+        Ok(())
+    }
+
+    /// The warehouse has the batch's schema news now: the copies follow.
+    fn absorb(&mut self, prepared: prepare::Prepared, versions: &[(usize, i64)]) {
+        let news = prepared.news;
+        for (ti, cache) in self.caches.iter_mut().enumerate() {
+            let columns: Vec<_> = news.columns.iter().filter(|e| e.table == ti).cloned().collect();
+            let key = news.keys.iter().find(|(t, _)| *t == ti).map(|(_, k)| k.as_slice());
+            cache.recorded(&columns, key);
+            cache.verified(news.layouts.iter().filter(|(t, _)| *t == ti).map(|(_, l)| l.clone()));
+        }
+        for &(ti, version) in versions {
+            self.caches[ti].version = Some(version);
+        }
+    }
+
+    /// The recorded column types of the (first) table on `topic`.
+    fn hints(&mut self, topic: &str) -> Option<Arc<Hints>> {
+        let ti = *self.router.candidates(topic).first()?;
+        self.caches[ti].hints()
+    }
+}

@@ -1,0 +1,124 @@
+//! The landing transaction — one implementation for every warehouse; the back ends
+//! ([`super::postgres`], [`super::sqlite`]) differ only in how offsets are locked and how rows
+//! get in. In one transaction it
+//! 1. locks the `_tidemark_offsets` rows of the batch's partitions and reads them: a record
+//!    below `next_offset` has landed already (a re-delivery after a crash or a rebalance) and
+//!    is dropped — so landing is idempotent on source position;
+//! 2. records columns and keys the stream showed for the first time, under a lock on each such
+//!    table's state that proves landing's copy of it current;
+//! 3. appends the staging rows and the dead letters;
+//! 4. advances the offsets.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+
+use super::order::Plan;
+use super::prepare::{DeadLetter, Prepared, StagedRow};
+use super::schema_watch;
+use super::{postgres, sqlite, LandReport, Lander};
+use crate::sql::Stmt;
+use crate::warehouse::db::{Bind, Tx};
+use crate::warehouse::tables::Version;
+
+/// Landing's copy of a table's state is older than the warehouse's: reload it, decode again.
+#[derive(Debug, thiserror::Error)]
+#[error("the recorded state of table `{table}` changed elsewhere (version {seen}, landing had {had:?})")]
+pub struct StaleState {
+    pub index: usize,
+    pub table: String,
+    pub seen: i64,
+    pub had: Option<i64>,
+}
+
+/// Runs `$f` of the transaction's back end.
+macro_rules! backend {
+    ($tx:expr, $f:ident($($arg:expr),*)) => {
+        match $tx {
+            Tx::Pg(t) => postgres::$f(t, $($arg),*).await,
+            Tx::Lite(t) => sqlite::$f(t, $($arg),*).await,
+        }
+    };
+}
+
+impl Lander {
+    /// Lands a prepared batch in one transaction. Returns what it did and, per table whose
+    /// state it recorded, the new state version.
+    pub(super) async fn commit(&self, p: &Prepared) -> Result<(LandReport, Vec<(usize, i64)>)> {
+        let sql = &self.wh.sql;
+        let mut tx = self.wh.pool.begin(sql.fixed(Stmt::LandBegin)?).await?;
+        let offsets = backend!(&mut tx, lock_offsets(sql, p)).context("locking the batch's offset rows")?;
+        let plan = Plan::new(p, offsets);
+        let versions = self.record_schema(&mut tx, p).await?;
+
+        let mut report = LandReport::default();
+        for (ti, rows) in p.rows.iter().enumerate() {
+            let fresh: Vec<&StagedRow> =
+                rows.iter().filter(|r| plan.is_fresh(&r.topic, r.partition, r.offset)).collect();
+            report.duplicates += rows.len() - fresh.len();
+            if fresh.is_empty() {
+                continue;
+            }
+            let staging = &self.staging[ti];
+            backend!(&mut tx, stage(sql, staging, &fresh, &plan))
+                .with_context(|| format!("writing {} rows into {}", fresh.len(), staging.staging))?;
+            report.staged.insert(self.router.tables[ti].name.clone(), fresh.len());
+        }
+        let dead: Vec<&DeadLetter> = p.dead.iter().filter(|d| plan.is_fresh(&d.topic, d.partition, d.offset)).collect();
+        if !dead.is_empty() {
+            backend!(&mut tx, dead_letters(sql, &dead)).context("writing dead letters")?;
+            report.dead_letters = dead.len();
+            report.dead_by_table = dead_by_table(&dead);
+        }
+        backend!(&mut tx, advance(sql, &plan.advance)).context("advancing offsets")?;
+        crate::failpoint::hit("land.written");
+        tx.commit().await.context("committing the landing transaction")?;
+        report.gaps = plan.gaps.clone();
+        report.next_offsets = plan.next_offsets();
+        Ok((report, versions))
+    }
+
+    /// Records the batch's schema news. Each table it touches is locked first and its version
+    /// compared with landing's copy: a copy made stale elsewhere is an error ([`StaleState`]),
+    /// never a write over what another process recorded. Returns each table's new version.
+    async fn record_schema(&self, tx: &mut Tx<'_>, p: &Prepared) -> Result<Vec<(usize, i64)>> {
+        let statements = schema_watch::statements(&p.news, |ti| self.router.tables[ti].name.clone());
+        if statements.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = &self.wh.sql;
+        let mut touched: Vec<usize> = statements.iter().map(|(ti, _)| *ti).collect();
+        touched.sort_by(|a, b| self.router.tables[*a].name.cmp(&self.router.tables[*b].name));
+        touched.dedup();
+        let mut versions = Vec::new();
+        for &ti in &touched {
+            let table = self.router.tables[ti].name.clone();
+            let Version { version } = tx
+                .fetch_one(sql.fixed(Stmt::LockTable)?, &[Bind::Text(table.clone())])
+                .await
+                .with_context(|| format!("locking the state of `{table}`"))?;
+            if Some(version) != self.caches[ti].version {
+                return Err(StaleState { index: ti, table, seen: version, had: self.caches[ti].version }.into());
+            }
+            versions.push((ti, version + 1));
+        }
+        for (_, (statement, args)) in statements {
+            let binds: Vec<Bind> = args.into_iter().map(Bind::Text).collect();
+            tx.execute(sql.fixed(statement)?, &binds)
+                .await
+                .with_context(|| format!("recording schema news ({})", statement.name()))?;
+        }
+        for &ti in &touched {
+            tx.execute(sql.fixed(Stmt::BumpVersion)?, &[Bind::Text(self.router.tables[ti].name.clone())]).await?;
+        }
+        Ok(versions)
+    }
+}
+
+fn dead_by_table(dead: &[&DeadLetter]) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for d in dead {
+        *out.entry(d.table.clone().unwrap_or_default()).or_default() += 1;
+    }
+    out
+}

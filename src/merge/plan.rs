@@ -1,0 +1,62 @@
+//! The statements of one merge, in order — what the merge runs and what `tidemark sql` prints.
+
+use crate::sql::dialect::Dialect;
+use crate::sql::Stmt;
+
+/// One statement of a merge and what its result means.
+#[derive(Debug, Clone, Copy)]
+pub enum Step {
+    /// Run it.
+    Run(Stmt),
+    /// Run it with the watermark bound as parameter 1.
+    Bounded(Stmt),
+    /// A query returning cumulative (inserted, updated, deleted) counters, read before ...
+    Baseline(Stmt),
+    /// ... and after the statements that change the replica: the difference is what they did.
+    Counts(Stmt),
+    /// Run it; its row count is that many rows inserted / updated / deleted.
+    Inserted(Stmt),
+    Updated(Stmt),
+    Deleted(Stmt),
+    /// Remove the consumed staging rows (watermark bound); its row count is what was consumed.
+    Cleanup(Stmt),
+}
+
+impl Step {
+    pub fn statement(self) -> Stmt {
+        match self {
+            Step::Run(s)
+            | Step::Bounded(s)
+            | Step::Baseline(s)
+            | Step::Counts(s)
+            | Step::Inserted(s)
+            | Step::Updated(s)
+            | Step::Deleted(s)
+            | Step::Cleanup(s) => s,
+        }
+    }
+}
+
+/// The statements of one merge, in order, after `merge_begin` and `merge_watermark`.
+pub fn plan(dialect: Dialect) -> &'static [Step] {
+    match dialect {
+        Dialect::Postgres => &[
+            Step::Bounded(Stmt::MergeSource),
+            Step::Baseline(Stmt::MergeCounts),
+            Step::Run(Stmt::MergeApply),
+            Step::Counts(Stmt::MergeCounts),
+            Step::Cleanup(Stmt::MergeCleanup),
+        ],
+        Dialect::Sqlite => &[
+            Step::Run(Stmt::MergeDropSource),
+            Step::Bounded(Stmt::MergeSource),
+            Step::Deleted(Stmt::MergeDelete),
+            Step::Updated(Stmt::MergeUpdate),
+            Step::Inserted(Stmt::MergeInsert),
+            Step::Cleanup(Stmt::MergeCleanup),
+            Step::Run(Stmt::MergeDropSource),
+        ],
+        // Warehouses tidemark does not drive have scripts instead (crate::script).
+        _ => &[],
+    }
+}

@@ -1,0 +1,176 @@
+//! The read → land → commit loop of `tidemark run`: a batch is read from Kafka, landed in one
+//! warehouse transaction, and only then are its offsets committed to the consumer group.
+//! Should the group's offsets lag the warehouse (a crash between landing and commit, a
+//! rebalance), the re-read records are recognised at landing and dropped.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use rdkafka::consumer::{CommitMode, Consumer};
+use tokio::sync::watch;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::codec::registry::RegistryUnavailable;
+use crate::config::KafkaConfig;
+use crate::land::{LandReport, Lander, StopOnRecord};
+use crate::observe::health::{Dependency, Health};
+use crate::source::kafka::{commit, KafkaConsumer};
+use crate::source::positions::{Positions, TopicPartition};
+use crate::source::{batch, NextOffset, RawRecord};
+
+/// Totals of a consumer loop, for logs and the demo.
+#[derive(Debug, Default, Clone)]
+pub struct ConsumeStats {
+    pub batches: u64,
+    pub records: u64,
+    pub staged: u64,
+    pub dead_letters: u64,
+    pub duplicates: u64,
+    /// Offsets that were never landed because Kafka no longer had them.
+    pub skipped_offsets: u64,
+}
+
+impl ConsumeStats {
+    fn add(&mut self, r: &LandReport) {
+        self.batches += 1;
+        self.records += r.records as u64;
+        self.staged += r.staged.values().sum::<usize>() as u64;
+        self.dead_letters += r.dead_letters as u64;
+        self.duplicates += r.duplicates as u64;
+        self.skipped_offsets += r.gaps.iter().map(|g| g.missing()).sum::<u64>();
+    }
+}
+
+/// Reads, lands and commits until `shutdown` turns true; then lands what it has read,
+/// commits, and returns. Landing failures are retried with backoff (nothing is committed
+/// meanwhile); a record refused under `on_error = "stop"` ends the loop with its error.
+pub async fn consume(
+    consumer: &KafkaConsumer,
+    lander: &mut Lander,
+    cfg: &KafkaConfig,
+    health: &Health,
+    mut shutdown: watch::Receiver<bool>,
+    progress: Option<watch::Sender<ConsumeStats>>,
+) -> Result<ConsumeStats> {
+    let mut stats = ConsumeStats::default();
+    // The next offset of every partition landed in this session, for the final commit.
+    let mut landed: HashMap<TopicPartition, i64> = HashMap::new();
+    let mut positions = Positions::new(lander.offsets().await.unwrap_or_default());
+    let mut stopping = *shutdown.borrow();
+    while !stopping {
+        let read = batch::read(consumer, cfg, health, &mut shutdown).await;
+        stopping = read.stopping;
+        let mut records = read.records;
+        // (Records here say nothing of the brokers: they may come from librdkafka's prefetch
+        // queue while the brokers are away. The heartbeat's metadata probe says they are back.)
+        if positions.any_ahead(&records) {
+            // Another instance may have landed it since: ask the warehouse, once per batch.
+            if let Ok(o) = lander.offsets().await {
+                positions.refresh(o);
+            }
+            if positions.any_ahead(&records) {
+                positions.rewind(consumer, &mut records);
+            }
+        }
+        if records.is_empty() {
+            continue;
+        }
+        count_consumed(&records);
+        let landing_started = Instant::now();
+        let landing = land_with_retry(lander, &records, health, &mut shutdown)
+            .instrument(tracing::info_span!("batch", records = records.len()))
+            .await?;
+        let Some(report) = landing else {
+            warn!(
+                records = records.len(),
+                "stopping while landing fails: the last records read stay uncommitted and are read again by the next run"
+            );
+            break;
+        };
+        crate::failpoint::hit("land.committed");
+        commit(consumer, &report.next_offsets, CommitMode::Async);
+        for n in &report.next_offsets {
+            landed.insert((n.topic.clone(), n.partition), n.offset);
+        }
+        crate::observe::telemetry::landed(
+            report.records,
+            landing_started.elapsed().as_secs_f64(),
+            &report.staged,
+            &report.dead_by_table,
+        );
+        positions.landed(&report.next_offsets);
+        stats.add(&report);
+        debug!(records = report.records, staged = ?report.staged, dead = report.dead_letters, dup = report.duplicates, "landed");
+        if let Some(p) = &progress {
+            let _ = p.send(stats.clone());
+        }
+    }
+    commit_owned(consumer, landed);
+    Ok(stats)
+}
+
+/// Counts the records read per partition (once per batch, not per record).
+fn count_consumed(records: &[RawRecord]) {
+    let mut per_partition: HashMap<(&str, i32), u64> = HashMap::new();
+    for r in records {
+        *per_partition.entry((&*r.topic, r.partition)).or_default() += 1;
+    }
+    for ((topic, partition), n) in per_partition {
+        crate::observe::telemetry::consumed(topic, partition, n);
+    }
+}
+
+/// Shutdown: commits synchronously what landed, for the partitions this consumer still owns
+/// (committing a revoked one could move its new owner's offset back).
+fn commit_owned(consumer: &KafkaConsumer, landed: HashMap<TopicPartition, i64>) {
+    let assigned = consumer.assignment().unwrap_or_default();
+    let last: Vec<NextOffset> = landed
+        .into_iter()
+        .filter(|((t, p), _)| assigned.find_partition(t, *p).is_some())
+        .map(|((topic, partition), offset)| NextOffset { topic, partition, offset })
+        .collect();
+    if !last.is_empty() {
+        commit(consumer, &last, CommitMode::Sync);
+        info!(partitions = last.len(), "committed the landed offsets");
+    }
+}
+
+/// Lands a batch, retrying with backoff while the warehouse or the registry is away. `None`:
+/// told to stop while it still fails (nothing of the batch is committed).
+async fn land_with_retry(
+    lander: &mut Lander,
+    batch: &[RawRecord],
+    health: &Health,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<LandReport>> {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match lander.land(batch).await {
+            Ok(r) => {
+                health.working(Dependency::Warehouse);
+                health.working(Dependency::SchemaRegistry);
+                return Ok(Some(r));
+            }
+            Err(e) if e.downcast_ref::<StopOnRecord>().is_some() => return Err(e),
+            Err(e) => {
+                // Said once per outage (Health logs the change), then at debug level per retry.
+                let dependency = if e.chain().any(|c| c.is::<RegistryUnavailable>()) {
+                    Dependency::SchemaRegistry
+                } else {
+                    Dependency::Warehouse
+                };
+                health.failing(dependency, &format!("{e:#}"));
+                debug!(error = %format!("{e:#}"), "landing failed again");
+                if *shutdown.borrow() {
+                    return Ok(None);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+{#- `tidemark bench`: its database `b` gone, whoever is still connected. -#}
+DROP DATABASE IF EXISTS {{ b | ident }} WITH (FORCE)

@@ -1,1 +1,0 @@
-SELECT key_columns::text, stopped FROM _tidemark_tables WHERE name = $1

@@ -1,6 +1,0 @@
-{#- Successful merges and the worst staleness they saw: milliseconds from the upstream commit
-    of the oldest change a merge applied to the merge's own commit. -#}
-SELECT count(*),
-       max((extract(epoch FROM finished_at) * 1000)::bigint - oldest_commit_ms)
-FROM _tidemark_merges
-WHERE status = 'ok'
