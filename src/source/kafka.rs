@@ -25,6 +25,9 @@ const OWNED_PROPERTIES: &[(&str, &str)] = &[("enable.auto.commit", "false"), ("e
 /// complaints are logged at debug level: the outage is said once, when it starts and ends.
 pub struct KafkaContext {
     pub health: Arc<Health>,
+    /// Assignments received so far: after one, every assigned partition reads from its
+    /// committed offset again, undoing any seek made before it.
+    pub assignments: std::sync::atomic::AtomicU64,
 }
 
 impl ClientContext for KafkaContext {
@@ -76,7 +79,10 @@ impl ConsumerContext for KafkaContext {
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
-            Rebalance::Assign(tpl) => info!(partitions = %describe(tpl), "partitions assigned"),
+            Rebalance::Assign(tpl) => {
+                self.assignments.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                info!(partitions = %describe(tpl), "partitions assigned")
+            }
             Rebalance::Revoke(tpl) => info!(partitions = %describe(tpl), "partitions revoked"),
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }
@@ -147,7 +153,7 @@ pub fn client_config(cfg: &KafkaConfig) -> Result<ClientConfig> {
 /// A consumer subscribed to `topics`.
 pub fn consumer(cfg: &KafkaConfig, topics: &[String], health: Arc<Health>) -> Result<Arc<KafkaConsumer>> {
     let consumer: KafkaConsumer = client_config(cfg)?
-        .create_with_context(KafkaContext { health })
+        .create_with_context(KafkaContext { health, assignments: Default::default() })
         .with_context(|| format!("creating the Kafka consumer for {}", cfg.bootstrap_servers))?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&names).with_context(|| format!("subscribing to {}", names.join(", ")))?;

@@ -23,12 +23,14 @@ pub struct Positions {
     next: HashMap<TopicPartition, i64>,
     /// Partitions being rewound, and how far before the next offset the last rewind went.
     rewinds: HashMap<TopicPartition, i64>,
+    /// The consumer's assignment count when the rewinds began: a rebalance since undid them.
+    generation: u64,
 }
 
 impl Positions {
     /// Starts from the warehouse's next offsets.
     pub fn new(next: HashMap<TopicPartition, i64>) -> Positions {
-        Positions { next, rewinds: HashMap::new() }
+        Positions { next, rewinds: HashMap::new(), generation: 0 }
     }
 
     /// What the warehouse says now (another instance may have landed since).
@@ -71,6 +73,14 @@ impl Positions {
     /// Rewinds every partition of the batch that starts past its next offset while the broker
     /// still holds the records between, and drops those partitions' records from the batch.
     pub fn rewind(&mut self, consumer: &KafkaConsumer, batch: &mut Vec<RawRecord>) {
+        // A rebalance since the last rewind sent the partitions back to their committed offsets:
+        // the seeks did not fail, they were undone, and the escalation starts again. (Counting
+        // them as failures declared gaps the broker still held, under a rebalancing group.)
+        let generation = consumer.context().assignments.load(std::sync::atomic::Ordering::Relaxed);
+        if generation != self.generation {
+            self.rewinds.clear();
+            self.generation = generation;
+        }
         let mut rewound: Vec<TopicPartition> = Vec::new();
         for (tp, first) in Self::firsts(batch) {
             let next = self.next.get(&tp).copied().unwrap_or(0);
