@@ -94,7 +94,7 @@ async fn end_to_end(url: &str) {
     let (stop, stopped) = watch::channel(false);
     let service = {
         let config = config.clone();
-        tokio::spawn(async move { tidemark::service::run(&config, stopped, None).await })
+        tokio::spawn(async move { tidemark::service::run(&config, stopped, Default::default()).await })
     };
 
     // Caught up: the warehouse has landed every produced offset.
@@ -220,7 +220,7 @@ async fn avro_end_to_end(url: &str) {
     ))
     .expect("config");
     let (stop, stopped) = watch::channel(false);
-    let service = tokio::spawn(async move { tidemark::service::run(&config, stopped, None).await });
+    let service = tokio::spawn(async move { tidemark::service::run(&config, stopped, Default::default()).await });
     let wh = Warehouse::open(url).await.unwrap();
     let started = Instant::now();
     loop {
@@ -291,7 +291,7 @@ async fn group_ahead(url: &str, landed_first: i64) {
     };
     let start = |config: Config| {
         let (stop, stopped) = watch::channel(false);
-        (stop, tokio::spawn(async move { tidemark::service::run(&config, stopped, None).await }))
+        (stop, tokio::spawn(async move { tidemark::service::run(&config, stopped, Default::default()).await }))
     };
     let wait = |n: i64, service: &tokio::task::JoinHandle<_>| {
         let wh = wh.clone();
@@ -350,7 +350,7 @@ async fn a_dropped_service_leaves_nothing_running() {
     ))
     .expect("config");
     let (_stop, stopped) = watch::channel(false);
-    let service = tokio::spawn(async move { tidemark::service::run(&config, stopped, None).await });
+    let service = tokio::spawn(async move { tidemark::service::run(&config, stopped, Default::default()).await });
     let wh = Warehouse::open(&url).await.expect("warehouse");
     let beats = || async {
         common::query(&wh, "SELECT CAST(seen_at AS TEXT) FROM _tidemark_instances", &[])

@@ -38,17 +38,19 @@ struct Probe {
 }
 from_row!(Probe { probe });
 
-pub async fn freshness_once(args: &BenchArgs, url: &str, r: usize) -> Result<Freshness> {
-    let topic = format!("bench_fresh_{}_{r}", std::process::id());
+/// One run; `gated`: the stream carries a watermark every second (as TiCDC's does) and the
+/// merges wait for them.
+pub async fn freshness_once(args: &BenchArgs, url: &str, r: usize, gated: bool) -> Result<Freshness> {
+    let topic = format!("bench_fresh_{}_{r}_{}", std::process::id(), if gated { "gated" } else { "plain" });
     create_topic(&args.brokers, &topic, args.partitions).await?;
-    let group = format!("bench-fresh-{r}-{}", std::process::id());
+    let group = format!("{topic}-group");
     let config = write_config(args, &topic, url, &group, "* * * * * *")?;
     let wh = Warehouse::open(url).await?;
     let mut child = Measured::spawn(&config, &["run"], &args.dir.join(format!("{group}.log")))?;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let sent: Sent = Arc::default();
-    let producer = steady_stream(args, &topic, r, sent.clone());
+    let producer = steady_stream(args, &topic, r, sent.clone(), gated);
     let seen = watch_probes(&wh, args, &sent, &producer).await?;
     let rate = producer.join().map_err(|_| anyhow!("the producer thread panicked"))??;
     child.terminate()?;
@@ -63,8 +65,9 @@ pub async fn freshness_once(args: &BenchArgs, url: &str, r: usize) -> Result<Fre
     Ok(Freshness { p50: pct(0.50), p99: pct(0.99), max: pct(1.0), probes: lat.len(), rate, peak_mib: child.peak_mib() })
 }
 
-/// `rate` changes a second for `freshness_secs`, in a thread; returns the rate it achieved.
-fn steady_stream(args: &BenchArgs, topic: &str, r: usize, sent: Sent) -> JoinHandle<Result<f64>> {
+/// `rate` changes a second for `freshness_secs` (and, `gated`, a watermark to every partition
+/// each second), in a thread; returns the rate it achieved.
+fn steady_stream(args: &BenchArgs, topic: &str, r: usize, sent: Sent, gated: bool) -> JoinHandle<Result<f64>> {
     let (brokers, rate, secs, partitions) = (args.brokers.clone(), args.rate, args.freshness_secs, args.partitions);
     let topic = topic.to_string();
     std::thread::spawn(move || -> Result<f64> {
@@ -72,8 +75,24 @@ fn steady_stream(args: &BenchArgs, topic: &str, r: usize, sent: Sent) -> JoinHan
         let total = rate * secs;
         let start = Instant::now();
         let mut i = 0u64;
+        let mut marks: Vec<super::order_line::Change> = Vec::new();
+        let mut next_mark = Duration::from_secs(1);
         produce(&brokers, &topic, || {
+            if let Some(m) = marks.pop() {
+                return Some(m);
+            }
+            if gated && start.elapsed() >= next_mark {
+                next_mark += Duration::from_secs(1);
+                marks = gen.watermarks();
+                return marks.pop();
+            }
             if i >= total {
+                if gated && next_mark != Duration::MAX {
+                    // A last watermark, so that the last probes become mergeable.
+                    next_mark = Duration::MAX;
+                    marks = gen.watermarks();
+                    return marks.pop();
+                }
                 return None;
             }
             i += 1;

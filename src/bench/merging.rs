@@ -12,6 +12,7 @@ use super::order_line::TABLE;
 use super::report::Runs;
 use super::BenchArgs;
 use crate::from_row;
+use crate::merge::Bounds;
 use crate::sql::{BenchStmt, Sql, Stmt, TableCtx, BENCH_TEMPLATES};
 use crate::warehouse::db::Bind;
 use crate::warehouse::Warehouse;
@@ -147,7 +148,9 @@ async fn prepare_source(wh: &Warehouse, sql: &Sql, t: &TableCtx) -> Result<()> {
     if sql.has(Stmt::MergeDropSource) {
         tx.execute(sql.render(Stmt::MergeDropSource, t, &[])?, &[]).await?;
     }
-    tx.execute(sql.render(Stmt::MergeSource, t, &[])?, &[Bind::I64(i64::MAX)]).await.context("bench source")?;
+    tx.execute(sql.render(Stmt::MergeSource, t, &[])?, &Bounds::ALL.source_binds(i64::MAX))
+        .await
+        .context("bench source")?;
     tx.execute(sql.render(BenchStmt::Src, t, &[])?, &[]).await?;
     if sql.has(Stmt::MergeDropSource) {
         tx.execute(sql.render(Stmt::MergeDropSource, t, &[])?, &[]).await?;

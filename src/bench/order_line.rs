@@ -6,7 +6,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::demo::workload::{dml_message, index_value_partition, Rng, Spec};
+use crate::demo::workload::{dml_message, index_value_partition, watermark_message, Rng, Spec};
 use crate::model::change::Value;
 
 pub const TABLE: &str = "order_line";
@@ -139,6 +139,13 @@ impl Generator {
             let row = self.row(key_of(k));
             self.message(if roll < 90 { "UPDATE" } else { "DELETE" }, &row)
         }
+    }
+
+    /// A watermark at the current commit clock, one per partition, as TiCDC sends about once a
+    /// second.
+    pub fn watermarks(&mut self) -> Vec<Change> {
+        let (ts, commit_ms) = self.ts();
+        (0..self.partitions).map(|partition| Change { partition, payload: watermark_message(ts), commit_ms }).collect()
     }
 
     /// A probe: an insert of a key of warehouse 0, whose visibility the bench watches.

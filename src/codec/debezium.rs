@@ -116,7 +116,8 @@ impl DebeziumDecoder {
             Some("c") | Some("r") => Op::Insert,
             Some("u") => Op::Update,
             Some("d") => Op::Delete,
-            Some("m") => return Ok(Decoded::Watermark { ts: commit_ts.unwrap_or(0) }),
+            // TiCDC's watermark; one without a commit ts says nothing.
+            Some("m") => return Ok(commit_ts.map_or(Decoded::Rows(Vec::new()), |ts| Decoded::Watermark { ts })),
             Some("t") => return Err("a TRUNCATE event: it cannot be applied as row changes".into()),
             Some(other) => return Err(format!("unknown Debezium op `{other}`")),
             None => return Err("a Debezium payload without `op`".into()),

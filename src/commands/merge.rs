@@ -4,34 +4,49 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::config::Config;
-use crate::merge::{merge, MergeOutcome, MergeReport};
+use crate::config::{Config, Table};
+use crate::merge::{merge_unit, MergeOutcome, MergeReport, Target};
 use crate::warehouse::Warehouse;
 
+/// A table of a consistency group merges with its whole group (one transaction, one point).
 pub async fn run(config: &Config, table: Option<&str>) -> Result<ExitCode> {
-    let tables = match table {
-        Some(t) => vec![config.table(t)?],
-        None => config.tables()?,
+    let units: Vec<Vec<Table>> = match table {
+        Some(t) => {
+            let t = config.table(t)?;
+            config.merge_units()?.into_iter().filter(|u| u.iter().any(|m| m.name == t.name)).collect()
+        }
+        None => config.merge_units()?,
     };
     let wh = Warehouse::open(config.warehouse.url()).await?;
     let mut failed = 0;
-    // Across several tables, a progress line on a terminal; plain result lines always.
-    let progress = tables.len() > 1 && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    for (i, t) in tables.iter().enumerate() {
+    // Across several units, a progress line on a terminal; plain result lines always.
+    let progress = units.len() > 1 && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    for (i, unit) in units.iter().enumerate() {
+        let names: Vec<&str> = unit.iter().map(|t| t.name.as_str()).collect();
         if progress {
-            eprint!("\r[{}/{}] merging {}…\x1b[K", i + 1, tables.len(), t.name.escape_debug());
+            eprint!("\r[{}/{}] merging {}…\x1b[K", i + 1, units.len(), names.join(", ").escape_debug());
         }
-        wh.register_table(&t.name, &t.topic).await?;
-        let outcome = merge(&wh, &t.name, true).await;
+        for t in unit {
+            wh.register_table(&t.name, &t.topic).await?;
+        }
+        let targets: Vec<Target> = unit.iter().map(Target::from).collect();
+        let outcome = merge_unit(&wh, &targets, true).await;
         if progress {
             eprint!("\r\x1b[K");
         }
         match outcome {
-            Ok(MergeOutcome::Merged(r)) => println!("{}: {}", t.name, describe(&r)),
-            Ok(MergeOutcome::NothingStaged) => println!("{}: nothing staged", t.name),
-            Ok(MergeOutcome::Busy) => println!("{}: busy", t.name),
+            Ok(outcomes) => {
+                for (name, o) in outcomes {
+                    match o {
+                        MergeOutcome::Merged(r) => println!("{name}: {}", describe(&r)),
+                        MergeOutcome::NothingStaged => println!("{name}: nothing staged"),
+                        MergeOutcome::Busy => println!("{name}: busy"),
+                        MergeOutcome::Waiting(w) => println!("{name}: nothing merged, waiting for {w}"),
+                    }
+                }
+            }
             Err(e) => {
-                eprintln!("{}: merge FAILED: {e:#}", t.name);
+                eprintln!("{}: merge FAILED: {e:#}", names.join(", "));
                 failed += 1;
             }
         }
@@ -42,7 +57,7 @@ pub async fn run(config: &Config, table: Option<&str>) -> Result<ExitCode> {
 /// `3 staged changes → 2 inserted, 0 updated, 0 deleted in 14 ms`.
 fn describe(r: &MergeReport) -> String {
     format!(
-        "{} staged changes → {} inserted, {} updated, {} deleted in {} ms{}{}",
+        "{} staged changes → {} inserted, {} updated, {} deleted in {} ms{}{}{}",
         r.staged_rows,
         r.inserted,
         r.updated,
@@ -54,5 +69,6 @@ fn describe(r: &MergeReport) -> String {
         } else {
             format!(" (columns added: {})", r.columns_added.join(", "))
         },
+        r.point.map(|p| format!(" (consistent as of TSO {p}, {})", crate::model::tso::describe(p))).unwrap_or_default(),
     )
 }

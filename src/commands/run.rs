@@ -11,7 +11,7 @@ pub async fn run(config: &Config) -> Result<ExitCode> {
     let shutdown = crate::service::signals()?;
     let mut told = shutdown.clone();
     let limit = std::time::Duration::from_secs(config.service.shutdown_timeout_s);
-    let service = crate::service::run(config, shutdown, None);
+    let service = crate::service::run(config, shutdown, Default::default());
     tokio::pin!(service);
     // Stopping is bounded: once told to stop, the service has `limit` to finish.
     let overdue = async {

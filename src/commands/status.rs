@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Table;
+use crate::warehouse::monitor::Consistency;
 use crate::warehouse::Warehouse;
 
 #[derive(Debug, Clone, Serialize)]
@@ -27,6 +28,15 @@ pub struct TableStatus {
     /// How far the replica is behind upstream: seconds from the upstream commit of the newest
     /// change the replica holds (by the last successful merge) to now.
     pub replica_lag_s: Option<f64>,
+    /// Its consistency group, if any (merged together with the group's other tables).
+    pub group: Option<String>,
+    /// Where its stream carries watermarks: the point the replica is consistent as of, and what
+    /// holds the point back.
+    pub consistency: Option<Consistency>,
+    /// Changes dropped at landing as re-sends (below their partition's watermark).
+    pub resent: i64,
+    /// Why the stream cannot be ordered exactly, if tidemark found out.
+    pub ordering_warning: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +116,10 @@ async fn table_status(wh: &Warehouse, t: &Table) -> Result<TableStatus> {
         dead_letters: wh.dead_letters(&t.name).await?,
         stopped: state.as_ref().and_then(|s| s.stopped.clone()),
         replica_lag_s: None,
+        group: t.group.clone(),
+        consistency: None,
+        resent: state.as_ref().map_or(0, |s| s.resent),
+        ordering_warning: state.as_ref().and_then(|s| s.ordering_warning.clone()),
     };
     if state.is_none() {
         return Ok(s);
@@ -126,12 +140,36 @@ async fn table_status(wh: &Warehouse, t: &Table) -> Result<TableStatus> {
         newest_commit: m.newest_commit_ms.and_then(DateTime::from_timestamp_millis),
     });
     s.replica_lag_s = wh.newest_merged(&t.name).await?.and_then(DateTime::from_timestamp_millis).map(age);
+    s.consistency = wh.consistency(&t.name, |watermarked| t.watermarks.gates(watermarked)).await?;
     Ok(s)
 }
 
 /// Plain text for terminals: the tables, then the instances.
 pub fn render(status: &Status) -> String {
     let mut out = render_tables(&status.tables);
+    for s in &status.tables {
+        if let Some(c) = &s.consistency {
+            let group = s.group.as_ref().map(|g| format!(" (group {g})")).unwrap_or_default();
+            let point = match (c.point, c.as_of) {
+                (Some(p), Some(t)) => format!("consistent as of TSO {p} ({} UTC)", t.format("%Y-%m-%d %H:%M:%S%.3f")),
+                _ => "not consistent as of any point yet".to_string(),
+            };
+            let _ = write!(out, "\n{}{group}: {point}", s.table);
+            if let Some(h) = &c.held_back_by {
+                let _ = write!(out, "; the point waits for {h}");
+            }
+        }
+        if s.resent > 0 {
+            let _ =
+                write!(out, "\n{}: {} re-sent changes dropped (below their partition's watermark)", s.table, s.resent);
+        }
+        if let Some(w) = &s.ordering_warning {
+            let _ = write!(out, "\n{}: WARNING: {w}", s.table);
+        }
+    }
+    if status.tables.iter().any(|s| s.consistency.is_some() || s.resent > 0 || s.ordering_warning.is_some()) {
+        out.push('\n');
+    }
     if status.unrouted_dead_letters > 0 {
         let _ = writeln!(
             out,

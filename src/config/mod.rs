@@ -158,6 +158,11 @@ pub struct Defaults {
     /// like `+08:00`. TIMESTAMP values are converted to UTC with it, so they keep their instant.
     #[serde(default = "default_tz")]
     pub source_timezone: String,
+    /// Whether merges wait for the stream's watermarks (see [`Watermarks`]).
+    #[serde(default)]
+    pub watermarks: Watermarks,
+    /// Put every table in this consistency group (see [`TableConfig::group`]).
+    pub group: Option<String>,
 }
 
 impl Default for Defaults {
@@ -167,6 +172,8 @@ impl Default for Defaults {
             schedule: default_schedule(),
             on_error: OnError::default(),
             source_timezone: default_tz(),
+            watermarks: Watermarks::default(),
+            group: None,
         }
     }
 }
@@ -190,6 +197,35 @@ pub struct TableConfig {
     /// Snowflake scripts: the table the Kafka connector writes the topic to (default: the
     /// connector's own naming, the topic in upper case).
     pub raw_table: Option<String>,
+    pub watermarks: Option<Watermarks>,
+    /// Tables of one group are merged together, in one transaction, up to one common point: the
+    /// warehouse holds them as of one upstream TSO (with watermarks).
+    pub group: Option<String>,
+}
+
+/// Whether a table's merges wait for its stream's watermarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Watermarks {
+    /// Once a watermark has landed from the table's topic, merges apply only changes up to the
+    /// minimum watermark over its partitions.
+    #[default]
+    Auto,
+    /// Merges wait for watermarks from every partition, even before the first one arrives.
+    Required,
+    /// Merges ignore watermarks (per-key order by commit ts, then offset).
+    Off,
+}
+
+impl Watermarks {
+    /// Whether merges are gated, given whether the table's stream carries watermarks.
+    pub fn gates(self, watermarked: bool) -> bool {
+        match self {
+            Watermarks::Off => false,
+            Watermarks::Required => true,
+            Watermarks::Auto => watermarked,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
@@ -261,6 +297,9 @@ pub struct Table {
     pub on_error: OnError,
     pub source_ddl: Option<PathBuf>,
     pub raw_table: Option<String>,
+    pub watermarks: Watermarks,
+    /// Its consistency group, if any.
+    pub group: Option<String>,
 }
 
 impl Config {
@@ -303,6 +342,17 @@ impl Config {
         if self.schema_registry.is_none() {
             if let Some(t) = self.tables()?.iter().find(|t| t.format == Format::Avro) {
                 bail!("table `{}` is format = \"avro\": configure [schema_registry] url = \"...\"", t.name);
+            }
+        }
+        let tables = self.tables()?;
+        for t in &tables {
+            let Some(g) = &t.group else { continue };
+            if let Some(o) = tables.iter().find(|o| o.group.as_ref() == Some(g) && o.schedule_text != t.schedule_text) {
+                bail!(
+                    "tables `{}` and `{}` of group `{g}` have different schedules: a group merges on one schedule",
+                    t.name,
+                    o.name
+                );
             }
         }
         for t in self.tables()? {
@@ -364,12 +414,27 @@ impl Config {
             on_error: t.on_error.unwrap_or(self.defaults.on_error),
             source_ddl: t.source_ddl.as_ref().map(|p| self.base_dir.join(p)),
             raw_table: t.raw_table.clone(),
+            watermarks: t.watermarks.unwrap_or(self.defaults.watermarks),
+            group: t.group.clone().or_else(|| self.defaults.group.clone()),
         })
     }
 
     /// Source time zone as seconds east of UTC.
     pub fn source_offset_secs(&self) -> i32 {
         parse_offset(&self.defaults.source_timezone).unwrap_or(0)
+    }
+
+    /// The merge units: each group (its tables, in config order), then each table of no group.
+    pub fn merge_units(&self) -> Result<Vec<Vec<Table>>> {
+        let mut units: Vec<Vec<Table>> = Vec::new();
+        for t in self.tables()? {
+            let same = t.group.as_ref().and_then(|g| units.iter_mut().find(|u| u[0].group.as_ref() == Some(g)));
+            match same {
+                Some(unit) => unit.push(t),
+                None => units.push(vec![t]),
+            }
+        }
+        Ok(units)
     }
 
     pub fn default_path() -> PathBuf {

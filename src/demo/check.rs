@@ -1,7 +1,7 @@
 //! The demo's verdict: every replica table against the generator's model of upstream, and the
 //! summary it prints.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
@@ -9,6 +9,7 @@ use anyhow::{anyhow, Result};
 use super::workload::{self, Workload};
 use super::DemoArgs;
 use crate::from_row;
+use crate::model::change::Value;
 use crate::service::pipeline::ConsumeStats;
 use crate::sql::{DemoStmt, Sql, Stmt, TableCtx, DEMO_TEMPLATES};
 use crate::warehouse::Warehouse;
@@ -33,11 +34,13 @@ pub struct Verdict {
     pub mismatches: usize,
     pub staged_left: i64,
     pub merges: MergeStats,
+    /// Merges checked against upstream as of their point, and what differed.
+    pub as_of: Option<(u64, Vec<String>)>,
 }
 
 impl Verdict {
     pub fn ok(&self) -> bool {
-        self.mismatches == 0 && self.staged_left == 0
+        self.mismatches == 0 && self.staged_left == 0 && self.as_of.as_ref().is_none_or(|(_, m)| m.is_empty())
     }
 }
 
@@ -57,7 +60,7 @@ pub async fn verdict(wh: &Warehouse, work: &Workload) -> Result<Verdict> {
         }
         staged_left += wh.staged(t.spec.table).await?.staged_rows;
     }
-    Ok(Verdict { lines, mismatches, staged_left, merges: merge_stats(wh).await? })
+    Ok(Verdict { lines, mismatches, staged_left, merges: merge_stats(wh).await?, as_of: None })
 }
 
 /// Prints the demo's summary.
@@ -99,6 +102,14 @@ pub fn summary(
         v.merges.worst_staleness_ms.unwrap_or(0) as f64 / 1000.0,
         v.staged_left
     );
+    if let Some((checked, m)) = &v.as_of {
+        if m.is_empty() {
+            println!("  as of     after each of {checked} merges, every table equalled upstream as of the merge's point (one TSO for the group)");
+        } else {
+            println!("  as of     {} differences from upstream as of a merge's point, e.g.:", m.len());
+            m.iter().take(5).for_each(|p| println!("              {p}"));
+        }
+    }
     for l in &v.lines {
         println!("{l}");
     }
@@ -111,12 +122,54 @@ pub fn summary(
 
 /// The replica against the model: (replica rows, descriptions of differences).
 pub async fn compare(wh: &Warehouse, up: &workload::Upstream) -> Result<(usize, Vec<String>)> {
-    let name = up.spec.table;
+    compare_rows(wh, &up.spec, &up.rows).await
+}
+
+/// Upstream as of a point: the model's history replayed up to it. After every merge the demo
+/// advances it to the point the merge reports and compares every table of the group with it.
+pub struct AsOf {
+    pub point: u64,
+    tables: Vec<BTreeMap<Vec<String>, Vec<Value>>>,
+    /// Merges checked, and the rows that differed.
+    pub checked: u64,
+    pub mismatches: Vec<String>,
+}
+
+impl AsOf {
+    pub fn new(work: &Workload) -> AsOf {
+        AsOf { point: 0, tables: vec![BTreeMap::new(); work.tables.len()], checked: 0, mismatches: Vec::new() }
+    }
+
+    /// Compares every table with upstream as of `point` (which only moves forward).
+    pub async fn check(&mut self, wh: &Warehouse, work: &mut Workload, point: u64) -> Result<()> {
+        for a in work.take_until(point) {
+            match a.row {
+                Some(row) => self.tables[a.table].insert(a.key, row),
+                None => self.tables[a.table].remove(&a.key),
+            };
+        }
+        self.point = self.point.max(point);
+        self.checked += 1;
+        for (t, rows) in work.tables.iter().zip(&self.tables) {
+            let (_, problems) = compare_rows(wh, &t.spec, rows).await?;
+            let at = crate::model::tso::describe(point as i64);
+            self.mismatches.extend(problems.into_iter().map(|p| format!("{} as of {point} ({at}): {p}", t.spec.table)));
+        }
+        Ok(())
+    }
+}
+
+/// The replica table of `spec` against `model`: (replica rows, descriptions of differences).
+async fn compare_rows(
+    wh: &Warehouse,
+    spec: &workload::Spec,
+    model: &BTreeMap<Vec<String>, Vec<Value>>,
+) -> Result<(usize, Vec<String>)> {
+    let name = spec.table;
     let schema = wh.schema(name).await?.ok_or_else(|| anyhow!("no schema recorded for `{name}`"))?;
     let t = TableCtx::new(name, &schema);
     let rows = wh.pool.fetch_rows(wh.sql.render(Stmt::ReplicaRows, &t, &[])?, &[]).await?;
-    let pos: Vec<usize> = up
-        .spec
+    let pos: Vec<usize> = spec
         .columns
         .iter()
         .map(|(c, _, _)| {
@@ -126,11 +179,11 @@ pub async fn compare(wh: &Warehouse, up: &workload::Upstream) -> Result<(usize, 
     let mut replica: HashMap<Vec<String>, Vec<Option<String>>> = HashMap::new();
     for r in &rows {
         let texts: Vec<Option<String>> = pos.iter().map(|&i| r.cells()[i].to_text()).collect();
-        let key = up.spec.key.iter().map(|&k| texts[k].clone().unwrap_or_default()).collect();
+        let key = spec.key.iter().map(|&k| texts[k].clone().unwrap_or_default()).collect();
         replica.insert(key, texts);
     }
     let mut problems = Vec::new();
-    for (key, want) in &up.rows {
+    for (key, want) in model {
         let want: Vec<Option<String>> = want
             .iter()
             .map(|v| match v {

@@ -19,11 +19,13 @@ use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
+use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::demo::produce::send_waiting;
-use crate::merge::merge;
+use crate::merge::{merge_unit, MergeOutcome, Target};
 use crate::service::pipeline::ConsumeStats;
+use crate::service::scheduler::MergeNotice;
 use crate::warehouse::Warehouse;
 pub use check::compare;
 use service::{Progress, Service};
@@ -63,8 +65,9 @@ type Produced = HashMap<(String, i32), i64>;
 
 /// The demo's Kafka: the mock cluster, its topics, and a producer.
 struct Cluster {
-    mock: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    // Fields drop in order: the producer before the brokers it talks to.
     producer: Producer_,
+    mock: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
     produced: Produced,
 }
 
@@ -98,7 +101,7 @@ impl Cluster {
         let mut toml = format!(
             "[kafka]\nbootstrap_servers = {:?}\ngroup_id = \"tidemark-demo\"\nbatch_linger_ms = 100\n\
              [kafka.properties]\n\"session.timeout.ms\" = \"3000\"\n\"heartbeat.interval.ms\" = \"500\"\n\
-             [warehouse]\nurl = {url:?}\n[defaults]\nschedule = {:?}\n",
+             [warehouse]\nurl = {url:?}\n[defaults]\nschedule = {:?}\nwatermarks = \"required\"\ngroup = \"tpcc\"\n",
             self.mock.bootstrap_servers(),
             args.schedule
         );
@@ -123,25 +126,71 @@ pub async fn run(args: &DemoArgs) -> Result<bool> {
     let config = cluster.config(args, &work, &url)?;
     let wh = Warehouse::open(&url).await?;
     let show = Progress::new(args.changes);
+    let mut checks = MergeChecks::new(&work);
     eprintln!(
         "tidemark demo: TiCDC canal-json → Kafka (in-process mock cluster, 3 brokers, {} partitions per topic) → tidemark → SQLite {}",
         args.partitions,
         args.db.display()
     );
     cluster.send_all(work.ddl())?;
-    let (service, killed) = generate(args, &mut work, &mut cluster, &config, &wh, &show).await?;
+    let (service, killed) = generate(args, &mut work, &mut cluster, &config, &wh, &show, &mut checks).await?;
+    // A last watermark: upstream is quiet, everything before it may be merged.
+    cluster.send_all(work.watermark())?;
     cluster.producer.flush(Duration::from_secs(30)).context("flushing the demo's producer")?;
-    let stats = catch_up(&wh, &cluster.produced, service, &work, &show).await?;
+    let stats = catch_up(&wh, &cluster.produced, service, &mut work, &show, &mut checks).await?;
     show.done();
 
     // One last merge of whatever the schedule had not merged yet, then compare.
-    for t in &work.tables {
-        merge(&wh, t.spec.table, true).await?;
+    for unit in config.merge_units()? {
+        let targets: Vec<Target> = unit.iter().map(Target::from).collect();
+        let outcomes = merge_unit(&wh, &targets, true).await?;
+        if let Some(point) = point_of(&outcomes) {
+            checks.as_of.check(&wh, &mut work, point).await?;
+        }
     }
-    let verdict = check::verdict(&wh, &work).await?;
+    let mut verdict = check::verdict(&wh, &work).await?;
+    verdict.as_of = Some((checks.as_of.checked, std::mem::take(&mut checks.as_of.mismatches)));
     let records: i64 = cluster.produced.values().sum();
     check::summary(args, &work, &verdict, records, &stats, &killed, started.elapsed());
     Ok(verdict.ok() && stats.skipped_offsets + killed.skipped_offsets == 0)
+}
+
+/// The point a merge unit's merge reached (the same for every table of a group).
+fn point_of(outcomes: &[(String, MergeOutcome)]) -> Option<u64> {
+    outcomes
+        .iter()
+        .filter_map(|(_, o)| match o {
+            MergeOutcome::Merged(r) => r.point,
+            _ => None,
+        })
+        .max()
+        .map(|p| p as u64)
+}
+
+/// After every merge the service's scheduler runs, the demo compares every replica table with
+/// upstream as of the point the merge reports, while the scheduler waits.
+struct MergeChecks {
+    tx: mpsc::Sender<MergeNotice>,
+    rx: mpsc::Receiver<MergeNotice>,
+    as_of: check::AsOf,
+}
+
+impl MergeChecks {
+    fn new(work: &Workload) -> MergeChecks {
+        let (tx, rx) = mpsc::channel(1);
+        MergeChecks { tx, rx, as_of: check::AsOf::new(work) }
+    }
+
+    /// Checks the merges the scheduler has reported since the last call.
+    async fn serve(&mut self, wh: &Warehouse, work: &mut Workload) -> Result<()> {
+        while let Ok(notice) = self.rx.try_recv() {
+            if let Some(point) = point_of(&notice.outcomes) {
+                self.as_of.check(wh, work, point).await?;
+            }
+            let _ = notice.done.send(());
+        }
+        Ok(())
+    }
 }
 
 /// Generates the workload at its rate while the service runs; kills the service half way and
@@ -153,9 +202,10 @@ async fn generate(
     config: &Config,
     wh: &Warehouse,
     show: &Progress,
+    checks: &mut MergeChecks,
 ) -> Result<(Service, ConsumeStats)> {
     // The workload starts once the service is consuming (it has landed the DDL records).
-    let mut service = Service::start(config);
+    let mut service = Service::start(config, checks.tx.clone());
     service.wait_consuming(Duration::from_secs(60)).await?;
     let kill_at = args.kill_at.unwrap_or(args.changes / 2);
     let mut killed = None;
@@ -179,8 +229,9 @@ async fn generate(
                 "killed the service at change {} (no shutdown, no final offset commit); restarting",
                 work.counts.changes
             ));
-            service = Service::start(config);
+            service = Service::start(config, checks.tx.clone());
         }
+        checks.serve(wh, work).await?;
         show.update(wh, work.counts.changes, &service).await;
         next_tick += tick;
         tokio::time::sleep_until(next_tick.into()).await;
@@ -194,8 +245,9 @@ async fn catch_up(
     wh: &Warehouse,
     produced: &Produced,
     mut service: Service,
-    work: &Workload,
+    work: &mut Workload,
     show: &Progress,
+    checks: &mut MergeChecks,
 ) -> Result<ConsumeStats> {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
@@ -207,8 +259,22 @@ async fn catch_up(
             bail!("the service did not land every record within 3 minutes");
         }
         service.check()?;
+        checks.serve(wh, work).await?;
         show.update(wh, work.counts.changes, &service).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    service.stop().await
+    // The scheduler may be waiting for a check: answer it while the service stops.
+    let stopping = service.stop();
+    tokio::pin!(stopping);
+    loop {
+        tokio::select! {
+            stats = &mut stopping => return stats,
+            Some(notice) = checks.rx.recv() => {
+                if let Some(point) = point_of(&notice.outcomes) {
+                    checks.as_of.check(wh, work, point).await?;
+                }
+                let _ = notice.done.send(());
+            }
+        }
+    }
 }

@@ -4,10 +4,11 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::service::pipeline::ConsumeStats;
+use crate::service::scheduler::MergeNotice;
 use crate::warehouse::Warehouse;
 
 /// The service under demo, in a task of this process.
@@ -18,11 +19,15 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn start(config: &Config) -> Service {
+    /// Starts the service; after each merge its scheduler sends a notice to `merges` and waits.
+    pub fn start(config: &Config, merges: mpsc::Sender<MergeNotice>) -> Service {
         let (stop, stopped) = watch::channel(false);
         let (tx, progress) = watch::channel(Default::default());
         let config = config.clone();
-        let task = tokio::spawn(async move { crate::service::run(&config, stopped, Some(tx)).await });
+        let task = tokio::spawn(async move {
+            crate::service::run(&config, stopped, crate::service::Hooks { progress: Some(tx), merges: Some(merges) })
+                .await
+        });
         Service { task, stop, progress }
     }
 

@@ -155,6 +155,16 @@ pub fn key_of(spec: &Spec, row: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// One row change upstream, in commit order: the model's history, so that the demo can check a
+/// replica against upstream *as of* the point a merge reports.
+pub struct Applied {
+    pub table: usize,
+    pub ts: u64,
+    pub key: Vec<String>,
+    /// The row after the change; `None`: deleted.
+    pub row: Option<Vec<Value>>,
+}
+
 /// The generator: each step is one upstream transaction.
 pub struct Workload {
     rng: Rng,
@@ -165,6 +175,8 @@ pub struct Workload {
     /// The last messages of each (table, partition), for TiCDC-style re-sends.
     recent: HashMap<(usize, i32), VecDeque<Vec<u8>>>,
     steps: u64,
+    /// Changes not yet taken by [`Workload::take_until`].
+    pub history: VecDeque<Applied>,
 }
 
 impl Workload {
@@ -180,6 +192,7 @@ impl Workload {
             counts: Counts::default(),
             recent: HashMap::new(),
             steps: 0,
+            history: VecDeque::new(),
         }
     }
 
@@ -227,8 +240,7 @@ impl Workload {
             let row = self.new_row(ti, None);
             self.counts.inserts += 1;
             msgs.push(self.emit(ti, "INSERT", &row, None, ts));
-            let key = key_of(&self.tables[ti].spec, &row);
-            self.tables[ti].rows.insert(key, row);
+            self.set(ti, ts, row);
         } else if roll < 50 {
             // A delete of a key the table never had: must not create a row of NULLs.
             let mut row = self.new_row(ti, None);
@@ -246,11 +258,11 @@ impl Workload {
                 }
                 self.counts.updates += 1;
                 msgs.push(self.emit(ti, "UPDATE", &row, Some(&old), ts));
-                self.tables[ti].rows.insert(old_key, row);
+                self.set(ti, ts, row);
             } else if roll < 90 {
                 self.counts.deletes += 1;
                 msgs.push(self.emit(ti, "DELETE", &old, None, ts));
-                self.tables[ti].rows.remove(&old_key);
+                self.delete(ti, ts, old_key);
             } else {
                 // The key changes. TiCDC (since v6.5, and always for clustered primary keys)
                 // splits the UPDATE into a DELETE of the old key and an INSERT of the new one,
@@ -268,12 +280,30 @@ impl Workload {
                     msgs.push(self.emit(ti, "DELETE", &old, None, ts));
                     msgs.push(self.emit(ti, "INSERT", &row, None, ts));
                 }
-                self.tables[ti].rows.remove(&old_key);
-                let key = key_of(&self.tables[ti].spec, &row);
-                self.tables[ti].rows.insert(key, row);
+                self.delete(ti, ts, old_key);
+                self.set(ti, ts, row);
             }
         }
         msgs
+    }
+
+    /// Upstream writes `row` at `ts`.
+    fn set(&mut self, ti: usize, ts: u64, row: Vec<Value>) {
+        let key = key_of(&self.tables[ti].spec, &row);
+        self.history.push_back(Applied { table: ti, ts, key: key.clone(), row: Some(row.clone()) });
+        self.tables[ti].rows.insert(key, row);
+    }
+
+    /// Upstream deletes `key` at `ts`.
+    fn delete(&mut self, ti: usize, ts: u64, key: Vec<String>) {
+        self.tables[ti].rows.remove(&key);
+        self.history.push_back(Applied { table: ti, ts, key, row: None });
+    }
+
+    /// The changes committed at or before `ts` not taken yet, oldest first.
+    pub fn take_until(&mut self, ts: u64) -> Vec<Applied> {
+        let n = self.history.iter().take_while(|a| a.ts <= ts).count();
+        self.history.drain(..n).collect()
     }
 
     /// An existing row; a fifth of the time one of a few hot keys, so that one key changes
@@ -471,7 +501,8 @@ fn ddl_message(spec: &Spec, ts: u64) -> Vec<u8> {
     .into_bytes()
 }
 
-fn watermark_message(ts: u64) -> Vec<u8> {
+/// TiCDC canal-json's watermark (`enable-tidb-extension=true`).
+pub fn watermark_message(ts: u64) -> Vec<u8> {
     format!(
         "{{\"id\":0,\"database\":\"\",\"table\":\"\",\"pkNames\":null,\"isDdl\":false,\"type\":\"TIDB_WATERMARK\",\"es\":{},\"ts\":{},\"sql\":\"\",\"sqlType\":null,\"mysqlType\":null,\"data\":null,\"old\":null,\"_tidb\":{{\"watermarkTs\":{ts}}}}}",
         ts >> 18,

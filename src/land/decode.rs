@@ -3,7 +3,7 @@
 
 use tracing::{info, warn};
 
-use super::prepare::{DeadLetter, Prepared, StagedRow, TrailEntry};
+use super::prepare::{DdlEvent, DeadLetter, Prepared, StagedRow, TrailEntry, WatermarkEntry};
 use super::{schema_watch, Lander, StopOnRecord};
 use crate::codec::Decoded;
 use crate::config::{Format, OnError};
@@ -55,9 +55,17 @@ impl Lander {
             Decoded::Rows(events) => events,
             Decoded::Ddl { db, table, sql, commit_ts } => {
                 info!(topic = %rec.topic, partition = rec.partition, offset = rec.offset, db, table, sql, commit_ts, "upstream DDL");
+                if let Some(ts) = commit_ts.and_then(|t| i64::try_from(t).ok()) {
+                    p.ddl.push(DdlEvent { topic: rec.topic.clone(), commit_ts: ts, query: sql, db, table });
+                }
                 return Ok(());
             }
-            Decoded::Watermark { .. } => return Ok(()),
+            Decoded::Watermark { ts } => {
+                let ts = i64::try_from(ts).map_err(|_| (None, format!("watermark {ts} is out of range")))?;
+                let entry = WatermarkEntry { offset: rec.offset, ts };
+                p.watermarks.entry((rec.topic.clone(), rec.partition)).or_default().push(entry);
+                return Ok(());
+            }
         };
         let mut staged = Vec::new();
         for ev in events {
@@ -78,6 +86,25 @@ impl Lander {
         Ok(())
     }
 
+    /// Streams without watermarks: one key on two partitions is said once per table.
+    fn watch_ordering(&mut self, ti: usize, rec: &RawRecord, key: &str, p: &mut Prepared) {
+        let table = &self.router.tables[ti];
+        if !table.watermarks.gates(self.watermarked.contains(&table.topic)) && !p.ordering.iter().any(|(t, _)| *t == ti)
+        {
+            if let Some(other) = self.key_partitions.observe(ti, key, rec.partition) {
+                let why = format!(
+                    "key {key} of `{}` arrived on partitions {other} and {} of topic {}: the changefeed does not \
+                     dispatch a key to one partition (index-value or table), and the stream carries no watermarks, \
+                     so a lagging partition can apply an older change after a newer one; enable TiCDC's \
+                     enable-tidb-extension (watermarks) or index-value dispatch",
+                    table.name, rec.partition, rec.topic
+                );
+                tracing::warn!(table = %table.name, topic = %rec.topic, "{why}");
+                p.ordering.push((ti, why));
+            }
+        }
+    }
+
     /// A change checked against its table's schema, its values held to the recorded types.
     fn stage_change(
         &mut self,
@@ -94,6 +121,8 @@ impl Lander {
                 return Err(format!("column `{col}` holds the NUL character (U+0000), which PostgreSQL cannot store"));
             }
         }
+        let key = c.key_json();
+        self.watch_ordering(ti, rec, &key, p);
         let commit_ts = match c.commit_ts {
             Some(ts) => Some(i64::try_from(ts).map_err(|_| format!("commit ts {ts} is out of range"))?),
             None => None,
@@ -106,7 +135,7 @@ impl Lander {
             commit_ts,
             commit_ms: c.commit_ms,
             op: c.op.code(),
-            key: c.key_json(),
+            key,
             row: c.row_json(),
         })
     }

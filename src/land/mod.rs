@@ -8,6 +8,7 @@
 
 mod decode;
 pub mod order;
+mod ordering;
 mod postgres;
 pub mod prepare;
 pub mod route;
@@ -52,6 +53,14 @@ pub struct LandReport {
     pub next_offsets: Vec<NextOffset>,
     /// Offsets skipped because Kafka no longer had them.
     pub gaps: Vec<Gap>,
+    /// Changes below their partition's watermark (re-sends), not staged, per table name.
+    pub resent: HashMap<String, usize>,
+    /// Topics that carried a watermark in this batch.
+    pub watermarked_topics: Vec<String>,
+    /// Upstream DDL statements recorded for the first time.
+    pub ddl: usize,
+    /// Tables (by index) whose stream this batch showed cannot be ordered exactly.
+    pub ordering_warned: Vec<usize>,
 }
 
 /// How often a batch is decoded again because another process changed a table's recorded state
@@ -66,6 +75,10 @@ pub struct Lander {
     /// Per table (by index): landing's copy of its recorded state.
     caches: Vec<TableCache>,
     staging: Vec<TableCtx>,
+    /// Topics recorded as carrying watermarks (no need to record it again).
+    watermarked: std::collections::HashSet<String>,
+    /// Keys seen per partition, for streams without watermarks.
+    key_partitions: ordering::KeyPartitions,
 }
 
 impl Lander {
@@ -98,7 +111,21 @@ impl Lander {
                 e.insert(Decoder::new(t.format, ctx, registry.clone())?);
             }
         }
-        Ok(Lander { wh, router: Router::new(tables), decoders, caches, staging })
+        let mut watermarked = std::collections::HashSet::new();
+        for t in &tables {
+            if crate::warehouse::consistency::read_now(&wh.sql, &wh.pool, &t.topic).await?.watermarked {
+                watermarked.insert(t.topic.clone());
+            }
+        }
+        Ok(Lander {
+            wh,
+            router: Router::new(tables),
+            decoders,
+            caches,
+            staging,
+            watermarked,
+            key_partitions: Default::default(),
+        })
     }
 
     /// The warehouse's next offset to land, per partition.
@@ -124,6 +151,10 @@ impl Lander {
             match self.commit(&prepared).await {
                 Ok((mut report, versions)) => {
                     self.absorb(prepared, &versions);
+                    self.watermarked.extend(report.watermarked_topics.iter().cloned());
+                    for ti in &report.ordering_warned {
+                        self.key_partitions.warned(*ti);
+                    }
                     report.records = batch.len();
                     return Ok(report);
                 }

@@ -3,7 +3,7 @@
 //! before them in the partition), the partition's next offset after the batch, and offsets that
 //! were skipped because Kafka no longer has them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tracing::warn;
@@ -12,12 +12,13 @@ use super::prepare::{Partition, Prepared, StagedRow};
 use crate::source::NextOffset;
 use crate::warehouse::OffsetRow;
 
-/// What the warehouse records of a partition: the next offset to land and the order key of
-/// the record before it.
+/// What the warehouse records of a partition: the next offset to land, the order key of the
+/// record before it, and the highest watermark landed from it.
 #[derive(Debug, Clone, Copy)]
 pub struct PartState {
     pub next: i64,
     pub last_ts: Option<i64>,
+    pub watermark: Option<i64>,
 }
 
 /// Offsets skipped in a partition: records there were never landed and could not be read
@@ -45,6 +46,8 @@ pub struct Advance {
     pub partition: i32,
     pub next_offset: i64,
     pub last_commit_ts: Option<i64>,
+    /// The highest watermark landed (recorded or in this batch).
+    pub watermark: Option<i64>,
 }
 
 /// How a batch lands against the warehouse's offsets.
@@ -52,6 +55,9 @@ pub struct Plan {
     current: HashMap<Partition, PartState>,
     /// The order key of every record with rows: its own, else inherited.
     keys: HashMap<(Partition, i64), i64>,
+    /// Records whose commit ts is below their partition's watermark (recorded, or carried
+    /// earlier in this batch): re-sends of what has landed, not staged.
+    resent: HashSet<(Partition, i64)>,
     pub advance: Vec<Advance>,
     pub gaps: Vec<Gap>,
 }
@@ -62,13 +68,20 @@ impl Plan {
         let mut current = HashMap::new();
         for r in rows {
             if let Some((part, _)) = p.spans.get_key_value(&(Arc::from(r.topic.as_str()), r.kafka_partition)) {
-                current.insert(part.clone(), PartState { next: r.next_offset, last_ts: r.last_commit_ts });
+                let state = PartState { next: r.next_offset, last_ts: r.last_commit_ts, watermark: r.watermark };
+                current.insert(part.clone(), state);
             }
         }
         let (keys, last) = order_keys(p, &current);
-        let advance = advance(p, &current, &last);
+        let (resent, watermarks) = resent(p, &current);
+        let advance = advance(p, &current, &last, &watermarks);
         let gaps = gaps(p, &current);
-        Plan { current, keys, advance, gaps }
+        Plan { current, keys, resent, advance, gaps }
+    }
+
+    /// Whether the record at this position is a re-send below its partition's watermark.
+    pub fn is_resent(&self, topic: &Arc<str>, partition: i32, offset: i64) -> bool {
+        !self.resent.is_empty() && self.resent.contains(&((topic.clone(), partition), offset))
     }
 
     /// Whether the record at this position has not landed before.
@@ -111,8 +124,48 @@ fn order_keys(
     (keys, last)
 }
 
+/// The records of the batch below their partition's watermark — the recorded one, or one the
+/// batch carried before them — and each partition's highest watermark after the batch. Only a
+/// commit ts strictly below counts (TiCDC's own consumer does the same): a record at the
+/// watermark is kept. Records without their own commit ts are never judged.
+fn resent(
+    p: &Prepared,
+    current: &HashMap<Partition, PartState>,
+) -> (HashSet<(Partition, i64)>, HashMap<Partition, i64>) {
+    let mut resent = HashSet::new();
+    let mut highest = HashMap::new();
+    for part in p.spans.keys() {
+        let recorded = current.get(part).and_then(|s| s.watermark);
+        let marks = p.watermarks.get(part).map(Vec::as_slice).unwrap_or_default();
+        let mut marks = marks.iter().peekable();
+        let mut w = recorded;
+        for entry in p.trail.get(part).map(Vec::as_slice).unwrap_or_default() {
+            while let Some(m) = marks.next_if(|m| m.offset < entry.offset) {
+                w = Some(w.map_or(m.ts, |w| w.max(m.ts)));
+            }
+            if let (Some(own), Some(w)) = (entry.own_key, w) {
+                if own < w {
+                    resent.insert((part.clone(), entry.offset));
+                }
+            }
+        }
+        for m in marks {
+            w = Some(w.map_or(m.ts, |w| w.max(m.ts)));
+        }
+        if let Some(w) = w {
+            highest.insert(part.clone(), w);
+        }
+    }
+    (resent, highest)
+}
+
 /// Each partition's offset row after this batch.
-fn advance(p: &Prepared, current: &HashMap<Partition, PartState>, last: &HashMap<Partition, i64>) -> Vec<Advance> {
+fn advance(
+    p: &Prepared,
+    current: &HashMap<Partition, PartState>,
+    last: &HashMap<Partition, i64>,
+    watermarks: &HashMap<Partition, i64>,
+) -> Vec<Advance> {
     p.spans
         .iter()
         .map(|(part, span)| {
@@ -122,6 +175,7 @@ fn advance(p: &Prepared, current: &HashMap<Partition, PartState>, last: &HashMap
                 partition: part.1,
                 next_offset: cur.map(|s| s.next).unwrap_or(0).max(span.high + 1),
                 last_commit_ts: last.get(part).copied().or(cur.and_then(|s| s.last_ts)),
+                watermark: watermarks.get(part).copied().or(cur.and_then(|s| s.watermark)),
             }
         })
         .collect()

@@ -61,6 +61,7 @@ pub async fn advance(tx: &mut PgTx<'_>, sql: &Sql, advance: &[Advance]) -> Resul
         .bind(advance.iter().map(|a| a.partition).collect::<Vec<_>>())
         .bind(advance.iter().map(|a| a.next_offset).collect::<Vec<_>>())
         .bind(advance.iter().map(|a| a.last_commit_ts).collect::<Vec<_>>())
+        .bind(advance.iter().map(|a| a.watermark).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -51,6 +51,24 @@ pub struct TrailEntry {
     pub own_key: Option<i64>,
 }
 
+/// A watermark read from a partition: every change with a smaller commit ts has been sent on
+/// it before this offset.
+#[derive(Debug, Clone, Copy)]
+pub struct WatermarkEntry {
+    pub offset: i64,
+    pub ts: i64,
+}
+
+/// An upstream DDL statement as the stream carried it.
+#[derive(Debug, Clone)]
+pub struct DdlEvent {
+    pub topic: Arc<str>,
+    pub commit_ts: i64,
+    pub query: String,
+    pub db: String,
+    pub table: String,
+}
+
 /// A decoded batch, ready to land.
 pub struct Prepared {
     /// Staged rows per table index.
@@ -60,8 +78,13 @@ pub struct Prepared {
     pub spans: BTreeMap<Partition, Span>,
     /// Per partition: each record with rows, in offset order.
     pub trail: BTreeMap<Partition, Vec<TrailEntry>>,
+    /// Per partition: the watermarks it carried, in offset order.
+    pub watermarks: BTreeMap<Partition, Vec<WatermarkEntry>>,
+    pub ddl: Vec<DdlEvent>,
     /// What the batch shows of the schema that is not recorded yet.
     pub news: SchemaNews,
+    /// Tables (by index) whose stream cannot be ordered exactly, and why.
+    pub ordering: Vec<(usize, String)>,
 }
 
 impl Prepared {
@@ -71,7 +94,10 @@ impl Prepared {
             dead: Vec::new(),
             spans: BTreeMap::new(),
             trail: BTreeMap::new(),
+            watermarks: BTreeMap::new(),
+            ddl: Vec::new(),
             news: SchemaNews::default(),
+            ordering: Vec::new(),
         }
     }
 

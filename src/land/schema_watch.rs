@@ -29,6 +29,9 @@ pub struct ColumnEvent {
     /// The type the stream shows.
     pub ty: String,
     pub change: ColumnChange,
+    /// The commit ts of the change that showed it: the replica follows with the merge that
+    /// covers it.
+    pub since: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +185,14 @@ pub fn check(cache: &TableCache, ti: usize, table: &str, c: &Change, news: &mut 
                 "incompatible type change upstream: the table's merges stop (its changes stay staged) until `tidemark resume`")
             }
         }
-        news.columns.push(ColumnEvent { table: ti, name: col.name.clone(), ty: col.source_type.clone(), change });
+        let since = c.commit_ts.and_then(|t| i64::try_from(t).ok());
+        news.columns.push(ColumnEvent {
+            table: ti,
+            name: col.name.clone(),
+            ty: col.source_type.clone(),
+            change,
+            since,
+        });
     }
     news.layouts.push((ti, c.schema.clone()));
     Ok(())
@@ -267,13 +277,19 @@ fn conform_list(cache: &mut TableCache, layout: &Arc<RecordSchema>) -> ConformLi
 /// index. An incompatible column also stops its table.
 pub fn statements(news: &SchemaNews, table_name: impl Fn(usize) -> String) -> Vec<(usize, Statement)> {
     use crate::sql::Stmt;
+    use crate::warehouse::db::Bind;
     let mut out = Vec::new();
     for ev in &news.columns {
         let table = table_name(ev.table);
-        let args = vec![table.clone(), ev.name.clone(), ev.ty.clone()];
+        let args = vec![Bind::Text(table.clone()), Bind::Text(ev.name.clone()), Bind::Text(ev.ty.clone())];
+        let with_since = || {
+            let mut a = args.clone();
+            a.push(Bind::OptI64(ev.since));
+            a
+        };
         match ev.change {
-            ColumnChange::Added => out.push((ev.table, (Stmt::AddSourceColumn, args))),
-            ColumnChange::Widened => out.push((ev.table, (Stmt::WidenColumn, args))),
+            ColumnChange::Added => out.push((ev.table, (Stmt::AddSourceColumn, with_since()))),
+            ColumnChange::Widened => out.push((ev.table, (Stmt::WidenColumn, with_since()))),
             ColumnChange::Incompatible => {
                 let reason = format!(
                     "column `{}` changed upstream to {}, which its replica column cannot take in place; \
@@ -281,16 +297,17 @@ pub fn statements(news: &SchemaNews, table_name: impl Fn(usize) -> String) -> Ve
                     ev.name, ev.ty, table
                 );
                 out.push((ev.table, (Stmt::StopColumn, args)));
-                out.push((ev.table, (Stmt::StopTable, vec![table, reason])));
+                let stop = vec![Bind::Text(table), Bind::Text(reason), Bind::OptI64(ev.since)];
+                out.push((ev.table, (Stmt::StopTable, stop)));
             }
         }
     }
     for (ti, key) in &news.keys {
         let key = serde_json::to_string(key).unwrap_or_else(|_| "[]".into());
-        out.push((*ti, (Stmt::SetKey, vec![table_name(*ti), key])));
+        out.push((*ti, (Stmt::SetKey, vec![Bind::Text(table_name(*ti)), Bind::Text(key)])));
     }
     out
 }
 
-/// A metadata statement and its text parameters.
-pub type Statement = (crate::sql::Stmt, Vec<String>);
+/// A metadata statement and its parameters.
+pub type Statement = (crate::sql::Stmt, Vec<crate::warehouse::db::Bind>);

@@ -16,7 +16,7 @@ use crate::warehouse::OffsetRow;
 
 type LiteTx<'c> = Transaction<'c, Sqlite>;
 
-/// Rows per multi-row INSERT (9 parameters each: under SQLite's 32766).
+/// Rows per multi-row INSERT (at most 9 parameters each: under SQLite's 32766).
 const ROWS_PER_INSERT: usize = 1000;
 
 pub async fn lock_offsets(tx: &mut LiteTx<'_>, sql: &Sql, _p: &Prepared) -> Result<Vec<OffsetRow>> {
@@ -89,7 +89,7 @@ pub async fn advance(tx: &mut LiteTx<'_>, sql: &Sql, advance: &[Advance]) -> Res
     for chunk in advance.chunks(ROWS_PER_INSERT) {
         let mut q = sqlx::query(safe(for_rows(&mut statements, sql, Stmt::LandOffsetsUpdate, &none, chunk.len())?));
         for a in chunk {
-            q = q.bind(a.topic.clone()).bind(a.partition).bind(a.next_offset).bind(a.last_commit_ts);
+            q = q.bind(a.topic.clone()).bind(a.partition).bind(a.next_offset).bind(a.last_commit_ts).bind(a.watermark);
         }
         q.execute(&mut **tx).await?;
     }

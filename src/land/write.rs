@@ -53,9 +53,17 @@ impl Lander {
 
         let mut report = LandReport::default();
         for (ti, rows) in p.rows.iter().enumerate() {
+            let new: Vec<&StagedRow> = rows.iter().filter(|r| plan.is_fresh(&r.topic, r.partition, r.offset)).collect();
+            report.duplicates += rows.len() - new.len();
             let fresh: Vec<&StagedRow> =
-                rows.iter().filter(|r| plan.is_fresh(&r.topic, r.partition, r.offset)).collect();
-            report.duplicates += rows.len() - fresh.len();
+                new.iter().copied().filter(|r| !plan.is_resent(&r.topic, r.partition, r.offset)).collect();
+            let resent = new.len() - fresh.len();
+            if resent > 0 {
+                let table = self.router.tables[ti].name.clone();
+                tx.execute(sql.fixed(Stmt::CountResent)?, &[Bind::Text(table.clone()), Bind::I64(resent as i64)])
+                    .await?;
+                report.resent.insert(table, resent);
+            }
             if fresh.is_empty() {
                 continue;
             }
@@ -71,11 +79,50 @@ impl Lander {
             report.dead_by_table = dead_by_table(&dead);
         }
         backend!(&mut tx, advance(sql, &plan.advance)).context("advancing offsets")?;
+        self.record_stream_events(&mut tx, p, &mut report).await?;
         crate::failpoint::hit("land.written");
         tx.commit().await.context("committing the landing transaction")?;
         report.gaps = plan.gaps.clone();
         report.next_offsets = plan.next_offsets();
         Ok((report, versions))
+    }
+
+    /// The topics whose stream carries watermarks (marked once), and upstream DDL — recorded
+    /// once however many partitions carried it and however often it is replayed.
+    async fn record_stream_events(&self, tx: &mut Tx<'_>, p: &Prepared, report: &mut LandReport) -> Result<()> {
+        let sql = &self.wh.sql;
+        let mut topics: Vec<&str> = p.watermarks.keys().map(|(t, _)| &**t).collect();
+        topics.dedup();
+        for topic in topics {
+            report.watermarked_topics.push(topic.to_string());
+            if self.watermarked.contains(topic) {
+                continue;
+            }
+            tx.execute(sql.fixed(Stmt::TopicWatermarked)?, &[Bind::Text(topic.into())])
+                .await
+                .with_context(|| format!("recording that topic {topic} carries watermarks"))?;
+        }
+        for (ti, why) in &p.ordering {
+            let table = self.router.tables[*ti].name.clone();
+            tx.execute(sql.fixed(Stmt::SetOrderingWarning)?, &[Bind::Text(table), Bind::Text(why.clone())]).await?;
+            report.ordering_warned.push(*ti);
+        }
+        for d in &p.ddl {
+            let binds = [
+                Bind::Text(d.topic.to_string()),
+                Bind::I64(d.commit_ts),
+                Bind::Text(d.query.clone()),
+                Bind::Text(d.db.clone()),
+                Bind::Text(d.table.clone()),
+            ];
+            let new = tx.execute(sql.fixed(Stmt::RecordDdl)?, &binds).await.context("recording upstream DDL")?;
+            if new > 0 {
+                report.ddl += 1;
+            } else {
+                tracing::debug!(topic = %d.topic, commit_ts = d.commit_ts, "a DDL seen before (replayed, or on another partition)");
+            }
+        }
+        Ok(())
     }
 
     /// Records the batch's schema news. Each table it touches is locked first and its version
@@ -102,8 +149,7 @@ impl Lander {
             }
             versions.push((ti, version + 1));
         }
-        for (_, (statement, args)) in statements {
-            let binds: Vec<Bind> = args.into_iter().map(Bind::Text).collect();
+        for (_, (statement, binds)) in statements {
             tx.execute(sql.fixed(statement)?, &binds)
                 .await
                 .with_context(|| format!("recording schema news ({})", statement.name()))?;

@@ -1,30 +1,55 @@
-//! Merging a table's staged changes into its replica.
+//! Merging staged changes into replicas.
 //!
-//! One merge, in one transaction: capture a watermark of staging, pick the last change per key
-//! among staged rows up to it, apply (delete / update / insert), remove exactly those staged
-//! rows, record the run. The statements come from `templates/<dialect>/merge_*.sql`, in the
-//! order of [`plan`] — the same list `tidemark sql` prints.
+//! A merge unit is one table, or a consistency group (tables merged together). One merge of a
+//! unit is one transaction ([`unit`]): for each table, capture a watermark of staging, pick the
+//! last change per key among staged rows up to it — and, where the stream carries watermarks,
+//! with a commit ts up to the consistent point — apply (delete / update / insert), remove exactly
+//! those staged rows, record the run. The statements come from `templates/<dialect>/merge_*.sql`,
+//! in the order of [`plan`] — the same list `tidemark sql` prints.
 //!
 //! A table's merges never overlap: an in-process lock, plus a session advisory lock on
-//! PostgreSQL (SQLite's write lock, taken by `BEGIN IMMEDIATE`, does it there).
+//! PostgreSQL (SQLite's write lock, taken by `BEGIN IMMEDIATE`, does it there). A unit takes its
+//! tables' locks in name order.
 
 pub mod plan;
 mod replica;
+mod unit;
 
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
+use crate::config::{Table, Watermarks};
 use crate::from_row;
 use crate::sql::dialect::{merge_lock_id, LOCK_SPACE};
 use crate::sql::{Stmt, TableCtx};
-use crate::warehouse::db::{Bind, Conn, Pool, Tx};
-use crate::warehouse::tables::TableRow;
+use crate::warehouse::db::{Bind, Conn, Pool};
 use crate::warehouse::Warehouse;
 pub use plan::{plan, Step};
+pub use unit::{Bounds, Waiting};
+
+/// A table to merge, and whether its merges wait for watermarks.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub watermarks: Watermarks,
+}
+
+impl Target {
+    /// A table with the default policy (gated once its stream shows watermarks).
+    pub fn auto(name: &str) -> Target {
+        Target { name: name.to_string(), watermarks: Watermarks::Auto }
+    }
+}
+
+impl From<&Table> for Target {
+    fn from(t: &Table) -> Target {
+        Target { name: t.name.clone(), watermarks: t.watermarks }
+    }
+}
 
 /// What one merge did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -37,7 +62,11 @@ pub struct MergeReport {
     pub deleted: u64,
     #[serde(serialize_with = "ser_ms")]
     pub duration: Duration,
+    /// The highest staging row (`_tm_seq`) the merge consumed.
     pub watermark: i64,
+    /// The consistent point it merged up to (watermark-gated merges): the replica holds the
+    /// upstream table as of this commit ts.
+    pub point: Option<i64>,
     /// Upstream commit time (epoch ms) of the first staged change consumed.
     pub oldest_commit_ms: Option<i64>,
     /// Upstream commit time (epoch ms) of the newest staged change consumed.
@@ -61,6 +90,8 @@ pub enum MergeOutcome {
     NothingStaged,
     /// Another merge of this table is running (only when not waiting).
     Busy,
+    /// Watermark-gated and no consistent point yet: what it waits for.
+    Waiting(String),
 }
 
 /// The table's merges are stopped (an incompatible type change upstream); its changes stay
@@ -84,71 +115,63 @@ struct Held {
 }
 from_row!(Held { held });
 
-/// `merge_watermark`: the highest staged row the merge consumes and the commit times it spans.
-struct Watermark {
-    watermark: Option<i64>,
-    oldest_commit_ms: Option<i64>,
-    newest_commit_ms: Option<i64>,
-}
-from_row!(Watermark { watermark, oldest_commit_ms, newest_commit_ms });
-
-/// `merge_counts`: this transaction's cumulative insert/update/delete counters of the replica.
-#[derive(Default, Clone, Copy)]
-struct Counters {
-    n_tup_ins: i64,
-    n_tup_upd: i64,
-    n_tup_del: i64,
-}
-from_row!(Counters { n_tup_ins, n_tup_upd, n_tup_del });
-
-/// Merges `table` now. `wait`: wait for a merge running elsewhere instead of returning Busy.
+/// Merges `table` now, on its own, with the default watermark policy. `wait`: wait for a merge
+/// running elsewhere instead of returning Busy.
 pub async fn merge(wh: &Warehouse, table: &str, wait: bool) -> Result<MergeOutcome> {
-    let sql = &wh.sql;
-    let bare = TableCtx::bare(table);
-    let probe: Probe = wh
-        .pool
-        .fetch_one(sql.render(Stmt::StagingProbe, &bare, &[])?, &[])
-        .await
-        .with_context(|| format!("merge of `{table}`: checking its staging table {}", bare.staging))?;
-    if !probe.staged {
-        return Ok(MergeOutcome::NothingStaged);
-    }
-    let state: Option<TableRow> =
-        wh.pool.fetch_optional(sql.fixed(Stmt::LoadTable)?, &[Bind::Text(table.into())]).await?;
-    if let Some(reason) = state.and_then(|s| s.stopped) {
-        return Err(TableStopped { table: table.into(), reason }.into());
-    }
+    let mut out = merge_unit(wh, &[Target::auto(table)], wait).await?;
+    Ok(out.remove(0).1)
+}
 
-    let lock = wh.merge_lock(table);
-    let _guard = if wait {
-        lock.lock_owned().await
-    } else {
-        match lock.try_lock_owned() {
-            Ok(g) => g,
-            Err(_) => return Ok(MergeOutcome::Busy),
+/// Merges a unit — one table, or every table of a consistency group in one transaction up to
+/// one common point. Returns each table's outcome, in the order given; an error fails them all.
+pub async fn merge_unit(wh: &Warehouse, targets: &[Target], wait: bool) -> Result<Vec<(String, MergeOutcome)>> {
+    let all = |o: MergeOutcome| targets.iter().map(|t| (t.name.clone(), o.clone())).collect();
+    if !anything_staged(wh, targets).await? {
+        return Ok(all(MergeOutcome::NothingStaged));
+    }
+    let mut names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    names.sort();
+    let mut guards = Vec::new();
+    for name in &names {
+        let lock = wh.merge_lock(name);
+        guards.push(if wait {
+            lock.lock_owned().await
+        } else {
+            match lock.try_lock_owned() {
+                Ok(g) => g,
+                Err(_) => return Ok(all(MergeOutcome::Busy)),
+            }
+        });
+    }
+    let mut conn = wh.pool.acquire().await.with_context(|| format!("merge of {}: connecting", names.join(", ")))?;
+    let mut locked = Vec::new();
+    for name in &names {
+        if !lock_session(wh, &mut conn, name, wait).await? {
+            release(wh, conn, &locked, true).await;
+            return Ok(all(MergeOutcome::Busy));
         }
-    };
-    let mut conn = wh.pool.acquire().await.with_context(|| format!("merge of `{table}`: connecting"))?;
-    if !lock_session(wh, &mut conn, table, wait).await? {
-        return Ok(MergeOutcome::Busy);
+        locked.push(*name);
     }
-
     let started = Utc::now();
-    let t0 = Instant::now();
-    let result = run(wh, &mut conn, table, started, t0).await;
+    let result = unit::run(wh, &mut conn, targets, started, Instant::now()).await;
+    release(wh, conn, &locked, result.is_ok()).await;
+    finish(wh, targets, started, result).await
+}
 
-    // Release the session lock; a connection in doubt is closed, never reused.
-    let released = match wh.pool {
-        Pool::Pg(_) if result.is_ok() => {
-            conn.fetch_rows(sql.fixed(Stmt::MergeUnlock)?, &lock_args(table)).await.is_ok()
+/// Whether any table of the unit has staged rows: one cheap query each, no transaction.
+async fn anything_staged(wh: &Warehouse, targets: &[Target]) -> Result<bool> {
+    for t in targets {
+        let bare = TableCtx::bare(&t.name);
+        let probe: Probe = wh
+            .pool
+            .fetch_one(wh.sql.render(Stmt::StagingProbe, &bare, &[])?, &[])
+            .await
+            .with_context(|| format!("merge of `{}`: checking its staging table {}", t.name, bare.staging))?;
+        if probe.staged {
+            return Ok(true);
         }
-        Pool::Pg(_) => false,
-        Pool::Lite(_) => true,
-    };
-    if !released {
-        conn.discard().await;
     }
-    finish(wh, table, started, result).await
+    Ok(false)
 }
 
 fn lock_args(table: &str) -> [Bind; 2] {
@@ -169,41 +192,76 @@ async fn lock_session(wh: &Warehouse, conn: &mut Conn, table: &str, wait: bool) 
     Ok(got.held != Some(false))
 }
 
+/// Releases the session locks; a connection in doubt is closed, never reused.
+async fn release(wh: &Warehouse, mut conn: Conn, locked: &[&str], ok: bool) {
+    let mut released = matches!(wh.pool, Pool::Lite(_)) || ok;
+    if matches!(wh.pool, Pool::Pg(_)) && ok {
+        for name in locked {
+            let unlocked = match wh.sql.fixed(Stmt::MergeUnlock) {
+                Ok(stmt) => conn.fetch_rows(stmt, &lock_args(name)).await.is_ok(),
+                Err(_) => false,
+            };
+            released &= unlocked;
+        }
+    }
+    if !released {
+        conn.discard().await;
+    }
+}
+
 /// After the transaction: metrics and the log line, the staging vacuum, or the failure recorded.
 async fn finish(
     wh: &Warehouse,
-    table: &str,
+    targets: &[Target],
     started: DateTime<Utc>,
-    result: Result<Option<MergeReport>>,
-) -> Result<MergeOutcome> {
-    match result {
-        Ok(Some(report)) => {
-            crate::observe::telemetry::merged(table, &report);
-            info!(
-                table,
-                staged = report.staged_rows,
-                inserted = report.inserted,
-                updated = report.updated,
-                deleted = report.deleted,
-                ms = report.duration.as_millis() as u64,
-                "merged"
-            );
-            vacuum_staging(wh, table, report.staged_rows).await;
-            Ok(MergeOutcome::Merged(report))
-        }
-        Ok(None) => Ok(MergeOutcome::NothingStaged),
+    result: Result<Vec<Option<MergeReport>>>,
+) -> Result<Vec<(String, MergeOutcome)>> {
+    let reports = match result {
+        Ok(r) => r,
         Err(e) => {
-            crate::observe::telemetry::merge_failed(table);
-            let binds = record_binds(table, started, "failed", &MergeReport::default(), Some(format!("{e:#}")));
-            let record = match wh.sql.fixed(Stmt::RecordMerge) {
-                Ok(stmt) => wh.pool.execute(stmt, &binds).await.map(|_| ()),
-                Err(re) => Err(re),
-            };
-            if let Err(re) = record {
-                warn!(table, error = %re, "could not record the failed merge");
+            if let Some(w) = e.downcast_ref::<Waiting>() {
+                let why = w.0.clone();
+                return Ok(targets.iter().map(|t| (t.name.clone(), MergeOutcome::Waiting(why.clone()))).collect());
             }
-            Err(e)
+            for t in targets {
+                record_failure(wh, &t.name, started, &e).await;
+            }
+            return Err(e);
         }
+    };
+    let mut out = Vec::new();
+    for (t, report) in targets.iter().zip(reports) {
+        let Some(report) = report else {
+            out.push((t.name.clone(), MergeOutcome::NothingStaged));
+            continue;
+        };
+        let table = t.name.as_str();
+        crate::observe::telemetry::merged(table, &report);
+        info!(
+            table,
+            staged = report.staged_rows,
+            inserted = report.inserted,
+            updated = report.updated,
+            deleted = report.deleted,
+            point = report.point,
+            ms = report.duration.as_millis() as u64,
+            "merged"
+        );
+        vacuum_staging(wh, table, report.staged_rows).await;
+        out.push((t.name.clone(), MergeOutcome::Merged(report)));
+    }
+    Ok(out)
+}
+
+async fn record_failure(wh: &Warehouse, table: &str, started: DateTime<Utc>, e: &anyhow::Error) {
+    crate::observe::telemetry::merge_failed(table);
+    let binds = record_binds(table, started, "failed", &MergeReport::default(), Some(format!("{e:#}")));
+    let record = match wh.sql.fixed(Stmt::RecordMerge) {
+        Ok(stmt) => wh.pool.execute(stmt, &binds).await.map(|_| ()),
+        Err(re) => Err(re),
+    };
+    if let Err(re) = record {
+        warn!(table, error = %re, "could not record the failed merge");
     }
 }
 
@@ -251,95 +309,6 @@ fn record_binds(
         Bind::OptI64(r.oldest_commit_ms),
         Bind::OptText(error),
         Bind::OptI64(r.newest_commit_ms),
+        Bind::OptI64(r.point),
     ]
-}
-
-/// The merge transaction. `Ok(None)`: another merge emptied staging first.
-async fn run(
-    wh: &Warehouse,
-    conn: &mut Conn,
-    table: &str,
-    started: DateTime<Utc>,
-    t0: Instant,
-) -> Result<Option<MergeReport>> {
-    let sql = &wh.sql;
-    let mut tx =
-        conn.begin(sql.fixed(Stmt::MergeBegin)?).await.with_context(|| format!("merge of `{table}`: BEGIN"))?;
-    let schema = wh
-        .schema_in(&mut tx, table)
-        .await?
-        .ok_or_else(|| anyhow!("merge of `{table}`: rows are staged but no schema is recorded"))?;
-    if schema.column("_tidemark_op").is_some() {
-        bail!("table `{table}` has a column named `_tidemark_op`, which tidemark's merge uses itself");
-    }
-    if let Some(reason) = &schema.stopped {
-        return Err(TableStopped { table: table.into(), reason: reason.clone() }.into());
-    }
-    let t = TableCtx::new(table, &schema);
-    let mut report = MergeReport { table: table.into(), ..Default::default() };
-    replica::evolve(wh, &mut tx, &t, &schema, &mut report).await?;
-
-    let wm: Watermark = tx
-        .fetch_one(sql.render(Stmt::MergeWatermark, &t, &[])?, &[])
-        .await
-        .with_context(|| format!("merge of `{table}`: reading the watermark"))?;
-    let Some(watermark) = wm.watermark else {
-        return Ok(None);
-    };
-    report.watermark = watermark;
-    report.oldest_commit_ms = wm.oldest_commit_ms;
-    report.newest_commit_ms = wm.newest_commit_ms;
-
-    apply(wh, &mut tx, &t, &mut report).await?;
-    report.duration = t0.elapsed();
-    report.finished_at = Some(Utc::now());
-    tx.execute(sql.fixed(Stmt::RecordMerge)?, &record_binds(table, started, "ok", &report, None))
-        .await
-        .with_context(|| format!("merge of `{table}`: recording the run"))?;
-    tx.commit().await.with_context(|| format!("merge of `{table}`: COMMIT"))?;
-    crate::failpoint::hit("merge.committed");
-    report.duration = t0.elapsed();
-    Ok(Some(report))
-}
-
-/// Runs the dialect's [`plan`]: the merge source up to the watermark, the apply, the cleanup;
-/// the counts go into `report`.
-async fn apply(wh: &Warehouse, tx: &mut Tx<'_>, t: &TableCtx, report: &mut MergeReport) -> Result<()> {
-    let table = t.name.as_str();
-    let mut baseline = Counters::default();
-    for step in plan(wh.dialect()) {
-        let name = step.statement();
-        let step_started = Instant::now();
-        let text = wh.sql.render(name, t, &[])?;
-        let ctx = || format!("merge of `{table}`: statement {}", name.name());
-        let bound = [Bind::I64(report.watermark)];
-        match *step {
-            Step::Run(_) => {
-                tx.execute(text, &[]).await.with_context(ctx)?;
-            }
-            Step::Bounded(_) => {
-                tx.execute(text, &bound).await.with_context(ctx)?;
-            }
-            Step::Baseline(_) | Step::Counts(_) => {
-                // No row: nothing counted yet (a table this transaction has not touched).
-                let now: Counters = tx.fetch_optional(text, &[]).await.with_context(ctx)?.unwrap_or_default();
-                if matches!(step, Step::Baseline(_)) {
-                    baseline = now;
-                } else {
-                    report.inserted = (now.n_tup_ins - baseline.n_tup_ins).max(0) as u64;
-                    report.updated = (now.n_tup_upd - baseline.n_tup_upd).max(0) as u64;
-                    report.deleted = (now.n_tup_del - baseline.n_tup_del).max(0) as u64;
-                }
-            }
-            Step::Inserted(_) => report.inserted = tx.execute(text, &[]).await.with_context(ctx)?,
-            Step::Updated(_) => report.updated = tx.execute(text, &[]).await.with_context(ctx)?,
-            Step::Deleted(_) => report.deleted = tx.execute(text, &[]).await.with_context(ctx)?,
-            Step::Cleanup(_) => {
-                crate::failpoint::hit("merge.applied");
-                report.staged_rows = tx.execute(text, &bound).await.with_context(ctx)?
-            }
-        }
-        debug!(table, statement = name.name(), ms = step_started.elapsed().as_millis() as u64, "merge step");
-    }
-    Ok(())
 }

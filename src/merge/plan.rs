@@ -46,6 +46,7 @@ pub fn plan(dialect: Dialect) -> &'static [Step] {
             Step::Run(Stmt::MergeApply),
             Step::Counts(Stmt::MergeCounts),
             Step::Cleanup(Stmt::MergeCleanup),
+            Step::Run(Stmt::MergeDropSource),
         ],
         Dialect::Sqlite => &[
             Step::Run(Stmt::MergeDropSource),

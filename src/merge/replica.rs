@@ -36,8 +36,8 @@ pub async fn evolve(
         tx.execute(sql.render(Stmt::ReplicaTable, t, &[])?, &[])
             .await
             .with_context(|| format!("merge of `{table}`: creating the replica table"))?;
-        for c in &t.columns {
-            mark_applied(wh, tx, table, &c.name).await?;
+        for c in &schema.columns {
+            mark_applied(wh, tx, table, &c.name, &c.source_type).await?;
         }
         report.replica_created = true;
         info!(table, columns = t.columns.len(), "created the replica table");
@@ -48,19 +48,19 @@ pub async fn evolve(
             tx.execute(sql.render(Stmt::AddColumn, t, &[("c", value(c))])?, &[])
                 .await
                 .with_context(|| format!("merge of `{table}`: adding column `{}`", c.name))?;
-            mark_applied(wh, tx, table, &c.name).await?;
+            mark_applied(wh, tx, table, &c.name, &col.source_type).await?;
             info!(table, column = %c.name, "added a column to the replica");
             report.columns_added.push(c.name.clone());
             continue;
         }
         match schema.applied.get(&c.name) {
             // A column tidemark did not make (a replica created by hand): left as it is.
-            None => mark_applied(wh, tx, table, &c.name).await?,
+            None => mark_applied(wh, tx, table, &c.name, &col.source_type).await?,
             Some(applied) if applied != &col.source_type => {
                 if change_type(wh, tx, t, c, applied).await? {
                     report.columns_widened.push(c.name.clone());
                 }
-                mark_applied(wh, tx, table, &c.name).await?;
+                mark_applied(wh, tx, table, &c.name, &col.source_type).await?;
             }
             Some(_) => {}
         }
@@ -68,9 +68,10 @@ pub async fn evolve(
     Ok(())
 }
 
-/// The replica column now has the recorded type.
-async fn mark_applied(wh: &Warehouse, tx: &mut Tx<'_>, table: &str, column: &str) -> Result<()> {
-    tx.execute(wh.sql.fixed(Stmt::MarkApplied)?, &[Bind::Text(table.into()), Bind::Text(column.into())]).await?;
+/// The replica column now has type `ty`.
+async fn mark_applied(wh: &Warehouse, tx: &mut Tx<'_>, table: &str, column: &str, ty: &str) -> Result<()> {
+    let binds = [Bind::Text(table.into()), Bind::Text(column.into()), Bind::Text(ty.into())];
+    tx.execute(wh.sql.fixed(Stmt::MarkApplied)?, &binds).await?;
     Ok(())
 }
 

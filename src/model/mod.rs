@@ -5,3 +5,4 @@
 pub mod change;
 pub mod schema;
 pub mod source_ddl;
+pub mod tso;

@@ -302,6 +302,8 @@ pub struct TableSchema {
     pub pending: std::collections::HashMap<String, String>,
     /// Why the table's merges are stopped.
     pub stopped: Option<String>,
+    /// Column → the commit ts of the first change that showed it (or its current type).
+    pub since: std::collections::HashMap<String, i64>,
 }
 
 impl TableSchema {
@@ -311,6 +313,24 @@ impl TableSchema {
 
     pub fn is_key(&self, name: &str) -> bool {
         self.key.iter().any(|k| k == name)
+    }
+
+    /// The table as of commit ts `point`: a column first shown by a later change is not there
+    /// yet, and one whose type a later change widened keeps the type its replica column has
+    /// (key columns always stay).
+    pub fn as_of(&self, point: i64) -> TableSchema {
+        let mut s = self.clone();
+        s.columns = Vec::new();
+        for c in &self.columns {
+            let later = self.since.get(&c.name).is_some_and(|&since| since > point);
+            match (later, self.applied.get(&c.name)) {
+                (false, _) => s.columns.push(c.clone()),
+                _ if self.is_key(&c.name) => s.columns.push(c.clone()),
+                (true, Some(applied)) => s.columns.push(Column::new(c.name.as_str(), applied.as_str())),
+                (true, None) => {}
+            }
+        }
+        s
     }
 }
 

@@ -65,6 +65,19 @@ fn describe() {
     describe_counter!("tidemark_schema_changes_total", "Replica columns added or widened, per table");
     describe_gauge!("tidemark_dependency_up", "1 when the dependency (kafka, warehouse, schema_registry) is reachable");
     describe_gauge!("tidemark_table_stopped", "1 when the table's merges are stopped by an incompatible change");
+    describe_counter!(
+        "tidemark_resent_total",
+        "Changes dropped at landing as re-sends (below their partition's watermark), per table"
+    );
+    describe_gauge!(
+        "tidemark_consistent_point_age_seconds",
+        Unit::Seconds,
+        "Seconds between now and the upstream time the replica is consistent as of (watermark-gated tables)"
+    );
+    describe_gauge!(
+        "tidemark_ordering_warning",
+        "1 when the table's stream cannot be ordered exactly (one key on several partitions, no watermarks)"
+    );
 }
 
 /// `n` records read from a partition (counted per batch, not per record).
@@ -74,6 +87,22 @@ pub fn consumed(topic: &str, partition: i32, n: u64) {
 }
 
 /// A landed batch: its size, time, and what it staged and dead-lettered per table.
+/// Re-sends dropped at landing, per table.
+pub fn resent(resent: &HashMap<String, usize>) {
+    for (table, n) in resent {
+        counter!("tidemark_resent_total", "table" => table.clone()).increment(*n as u64);
+    }
+}
+
+/// The age of the point a gated table is consistent as of, and whether its stream was found
+/// unorderable.
+pub fn consistency(table: &str, point_age_s: Option<f64>, ordering_warning: bool) {
+    if let Some(age) = point_age_s {
+        gauge!("tidemark_consistent_point_age_seconds", "table" => table.to_string()).set(age.max(0.0));
+    }
+    gauge!("tidemark_ordering_warning", "table" => table.to_string()).set(if ordering_warning { 1.0 } else { 0.0 });
+}
+
 pub fn landed(records: usize, secs: f64, staged: &HashMap<String, usize>, dead: &HashMap<String, usize>) {
     histogram!("tidemark_landing_batch_records").record(records as f64);
     histogram!("tidemark_landing_batch_duration_seconds").record(secs);

@@ -75,8 +75,11 @@ fn executed(sql: &Sql, dialect: Dialect, t: &TableCtx) -> Result<Vec<Statement>>
         ),
         Statement::new(
             Some(&format!(
-                "One merge, in one transaction. {} is the watermark the first SELECT returns.",
-                if dialect == Dialect::Postgres { "$1" } else { "?1" }
+                "One merge, in one transaction. The consistent point bounds it: the minimum watermark over\n\
+                 the topic's partitions, or the largest bigint for a stream without watermarks. Below, {p}1\n\
+                 is the watermark the first SELECT returns; the merge source's {p}2 and {p}3 are the last\n\
+                 point merged (the smallest bigint when none) and the point; the cleanup's {p}2 is the point.",
+                p = if dialect == Dialect::Postgres { "$" } else { "?" }
             )),
             sql.fixed(Stmt::MergeBegin)?,
         ),
@@ -245,7 +248,7 @@ mod tests {
             "CREATE TABLE IF NOT EXISTS \"_tidemark_stage_item\"",
             "MERGE INTO \"item\"",
             "BEGIN ISOLATION LEVEL REPEATABLE READ;",
-            "DELETE FROM \"_tidemark_stage_item\" WHERE _tm_seq <= $1;",
+            "DELETE FROM \"_tidemark_stage_item\" WHERE _tm_seq <= $1 AND _tm_commit_ts <= $2;",
         ] {
             assert!(pg.contains(want), "missing {want}:\n{pg}");
         }

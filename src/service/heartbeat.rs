@@ -3,6 +3,7 @@
 //! and — until Kafka has answered, or while it is down — asks Kafka (a quiet topic brings no
 //! record that would tell).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,11 +13,11 @@ use rdkafka::consumer::Consumer;
 use tokio::sync::watch;
 use tracing::debug;
 
+use crate::config::Watermarks;
 use crate::observe::health::{Dependency, Health};
 use crate::source::kafka::KafkaConsumer;
 use crate::sql::Stmt;
 use crate::warehouse::db::Bind;
-use crate::warehouse::tables::TableRow;
 use crate::warehouse::Warehouse;
 
 /// How often a running instance records that it is alive and what it waits for.
@@ -26,13 +27,24 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 /// refreshes the per-table gauges (staged rows, oldest staged change, commit lag, stopped
 /// tables), and until Kafka has answered, or while it is down, asks it (a quiet topic brings
 /// no record that would tell). The last beat says `stopped`.
+/// What the heartbeat keeps an eye on.
+pub struct Watched {
+    /// Each table and its watermark policy.
+    pub tables: Vec<(String, Watermarks)>,
+    /// The subscribed topics, whose partition counts it records (a consistent point is the
+    /// minimum watermark over every partition, read yet or not).
+    pub topics: Vec<String>,
+}
+
 pub async fn run(
     wh: Arc<Warehouse>,
     consumer: Arc<KafkaConsumer>,
     health: Arc<Health>,
-    tables: Vec<String>,
+    watched: Watched,
     mut stop: watch::Receiver<bool>,
 ) {
+    let tables = watched.tables;
+    let mut partitions: HashMap<String, i32> = HashMap::new();
     let started = Utc::now();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -49,12 +61,21 @@ pub async fn run(
     }
     loop {
         let stopping = *stop.borrow();
-        if (health.is_down(Dependency::Kafka) || !health.has_answered(Dependency::Kafka)) && !stopping {
+        if !stopping {
+            // The brokers' metadata: their answer says Kafka is there (a quiet topic brings no
+            // record that would), and the topics' partition counts.
             let c = consumer.clone();
-            let probe = tokio::task::spawn_blocking(move || c.fetch_metadata(None, Duration::from_secs(3))).await;
+            let probe = tokio::task::spawn_blocking(move || {
+                c.fetch_metadata(None, Duration::from_secs(3))
+                    .map(|m| m.topics().iter().map(|t| (t.name().to_string(), t.partitions().len() as i32)).collect())
+            })
+            .await;
             match probe {
-                Ok(Ok(_)) => health.working(Dependency::Kafka),
-                Ok(Err(e)) => debug!(error = %e, "Kafka still unreachable"),
+                Ok(Ok(counts)) => {
+                    health.working(Dependency::Kafka);
+                    record_partitions(&wh, &watched.topics, counts, &mut partitions).await;
+                }
+                Ok(Err(e)) => debug!(error = %e, "Kafka metadata unavailable"),
                 Err(e) => debug!(error = %e, "Kafka probe"),
             }
         }
@@ -89,21 +110,47 @@ pub async fn run(
     }
 }
 
+/// Records each watched topic's partition count when it is new or changed.
+async fn record_partitions(
+    wh: &Warehouse,
+    topics: &[String],
+    counts: Vec<(String, i32)>,
+    known: &mut HashMap<String, i32>,
+) {
+    for (topic, n) in counts {
+        if n == 0 || !topics.contains(&topic) || known.get(&topic) == Some(&n) {
+            continue;
+        }
+        let recorded = match wh.sql.fixed(Stmt::TopicPartitions) {
+            Ok(stmt) => wh.pool.execute(stmt, &[Bind::Text(topic.clone()), Bind::I32(n)]).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match recorded {
+            Ok(()) => {
+                known.insert(topic, n);
+            }
+            Err(e) => debug!(topic, error = %format!("{e:#}"), "recording the topic's partition count"),
+        }
+    }
+}
+
 /// Staged rows, the oldest staged change, commit lag and stopped tables, for /metrics and
 /// /readyz — all from the warehouse, so every instance shows what all of them did.
-async fn table_gauges(wh: &Warehouse, health: &Health, tables: &[String]) -> Result<()> {
+async fn table_gauges(wh: &Warehouse, health: &Health, tables: &[(String, Watermarks)]) -> Result<()> {
     let now = Utc::now().timestamp_millis();
     let mut stopped = Vec::new();
-    for table in tables {
-        let state: Option<TableRow> =
-            wh.pool.fetch_optional(wh.sql.fixed(Stmt::LoadTable)?, &[Bind::Text(table.clone())]).await?;
-        let why = state.and_then(|s| s.stopped);
+    for (table, policy) in tables {
+        let Some(state) = wh.table(table).await? else { continue };
         let staged = wh.staged(table).await?;
         let age = |ms: i64| (now - ms) as f64 / 1000.0;
+        let why = state.stopped.clone();
         crate::observe::telemetry::staging(table, staged.staged_rows, staged.oldest_commit_ms.map(age), why.is_some());
         if let Some(ms) = wh.newest_merged(table).await? {
             crate::observe::telemetry::commit_lag(table, age(ms));
         }
+        let point = wh.consistency(table, |w| policy.gates(w)).await?.and_then(|c| c.point);
+        let point_age = point.map(|p| age(p >> 18));
+        crate::observe::telemetry::consistency(table, point_age, state.ordering_warning.is_some());
         if let Some(why) = why {
             stopped.push((table.clone(), why));
         }

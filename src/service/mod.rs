@@ -19,13 +19,19 @@ use crate::source::kafka;
 use crate::warehouse::Warehouse;
 use pipeline::ConsumeStats;
 
+/// What a caller may watch of a running service (the demo and the tests do).
+#[derive(Default)]
+pub struct Hooks {
+    /// The consumer loop's totals, after each landed batch.
+    pub progress: Option<watch::Sender<ConsumeStats>>,
+    /// Every scheduled merge that merged something; the unit's next merge waits for the notice
+    /// to be answered.
+    pub merges: Option<tokio::sync::mpsc::Sender<scheduler::MergeNotice>>,
+}
+
 /// Runs the service until `shutdown` turns true: then stops reading, lands what was read,
 /// commits offsets, lets merges in flight finish, and returns.
-pub async fn run(
-    config: &Config,
-    shutdown: watch::Receiver<bool>,
-    progress: Option<watch::Sender<ConsumeStats>>,
-) -> Result<ConsumeStats> {
+pub async fn run(config: &Config, shutdown: watch::Receiver<bool>, hooks: Hooks) -> Result<ConsumeStats> {
     let tables = config.tables()?;
     if tables.is_empty() {
         anyhow::bail!("no [[tables]] configured: nothing to replicate");
@@ -47,13 +53,15 @@ pub async fn run(
     // The schedules and the heartbeat stop on shutdown and also when the consumer loop ends
     // with an error; either way a merge in flight finishes (never cancelled half-way).
     let (stop, stopped) = watch::channel(false);
-    let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
-    let merges = scheduler::start(wh.clone(), tables, health.clone(), stopped.clone());
+    let names: Vec<(String, crate::config::Watermarks)> =
+        tables.iter().map(|t| (t.name.clone(), t.watermarks)).collect();
+    let merges = scheduler::start(wh.clone(), config.merge_units()?, health.clone(), stopped.clone(), hooks.merges);
     let served = http.map(|(listener, metrics)| {
         tokio::spawn(crate::service::http::serve(listener, metrics, health.clone(), stopped.clone()))
     });
-    let beat = tokio::spawn(heartbeat::run(wh.clone(), consumer.clone(), health.clone(), names, stopped));
-    let consumed = pipeline::consume(&consumer, &mut lander, &config.kafka, &health, shutdown, progress).await;
+    let watched = heartbeat::Watched { tables: names, topics: lander.topics() };
+    let beat = tokio::spawn(heartbeat::run(wh.clone(), consumer.clone(), health.clone(), watched, stopped));
+    let consumed = pipeline::consume(&consumer, &mut lander, &config.kafka, &health, shutdown, hooks.progress).await;
     let _ = stop.send(true);
     for m in merges {
         let _ = m.await;

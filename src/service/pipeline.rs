@@ -93,6 +93,7 @@ pub async fn consume(
         for n in &report.next_offsets {
             landed.insert((n.topic.clone(), n.partition), n.offset);
         }
+        crate::observe::telemetry::resent(&report.resent);
         crate::observe::telemetry::landed(
             report.records,
             landing_started.elapsed().as_secs_f64(),
@@ -165,12 +166,17 @@ async fn land_with_retry(
                 if *shutdown.borrow() {
                     return Ok(None);
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.changed() => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                back_off(&mut backoff, shutdown).await;
             }
         }
     }
+}
+
+/// Waits `backoff` (less when shutdown is asked for) and doubles it, up to 30 s.
+async fn back_off(backoff: &mut Duration, shutdown: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(*backoff) => {}
+        _ = shutdown.changed() => {}
+    }
+    *backoff = (*backoff * 2).min(Duration::from_secs(30));
 }

@@ -1,6 +1,7 @@
 //! The warehouse as tidemark sees it: connections ([`db`]), its metadata tables ([`migrate`],
 //! and the table state in [`tables`]), staging tables, and the per-table locks of merges.
 
+pub mod consistency;
 pub mod db;
 pub mod migrate;
 pub mod monitor;
@@ -38,8 +39,10 @@ pub struct OffsetRow {
     pub next_offset: i64,
     /// The order key of the record before `next_offset`.
     pub last_commit_ts: Option<i64>,
+    /// The highest watermark landed from the partition.
+    pub watermark: Option<i64>,
 }
-from_row!(OffsetRow { topic, kafka_partition, next_offset, last_commit_ts });
+from_row!(OffsetRow { topic, kafka_partition, next_offset, last_commit_ts, watermark });
 
 /// The result of the DDL lock (PostgreSQL): held once it returns.
 struct Held {

@@ -71,7 +71,62 @@ pub struct DeadCount {
 }
 from_row!(DeadCount { dead_letters });
 
+/// How far a watermark-gated table is consistent.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Consistency {
+    /// The replica holds the upstream table exactly as of this commit ts (TSO).
+    pub point: Option<i64>,
+    /// Its wall-clock time.
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+    /// The partition the topic's point waits for, with its watermark and since when.
+    pub held_back_by: Option<String>,
+}
+
+/// `staged_up_to`.
+struct StagedUpTo {
+    staged: bool,
+}
+from_row!(StagedUpTo { staged });
+
 impl Warehouse {
+    /// Where a table whose merges are gated by watermarks is consistent: its topic's point when
+    /// everything up to it is merged, else the point of its last merge. `None` for a table whose
+    /// merges are not gated (`gated`: its policy says so, given whether the topic carries
+    /// watermarks).
+    pub async fn consistency(&self, table: &str, gated: impl Fn(bool) -> bool) -> Result<Option<Consistency>> {
+        let Some(recorded) = self.table(table).await? else { return Ok(None) };
+        let topic = super::consistency::read_now(&self.sql, &self.pool, &recorded.topic).await?;
+        if !gated(topic.watermarked) {
+            return Ok(None);
+        }
+        let point = match topic.point() {
+            Some(now) => {
+                let up_to: StagedUpTo = self
+                    .pool
+                    .fetch_one(self.sql.render(Stmt::StagedUpTo, &TableCtx::bare(table), &[])?, &[Bind::I64(now)])
+                    .await?;
+                if up_to.staged {
+                    recorded.merged_point
+                } else {
+                    Some(now.max(recorded.merged_point.unwrap_or(i64::MIN)))
+                }
+            }
+            None => recorded.merged_point,
+        };
+        let held_back_by = topic.holder().map(|h| match h.watermark {
+            None => format!("topic {} partition {}: no watermark yet", topic.topic, h.partition),
+            Some(w) => format!(
+                "topic {} partition {}: watermark {} (since {} UTC)",
+                topic.topic,
+                h.partition,
+                crate::model::tso::describe(w),
+                h.since.as_deref().unwrap_or("?")
+            ),
+        });
+        let held_back_by = held_back_by.or_else(|| topic.partitions.is_none().then(|| topic.waiting_for()));
+        Ok(Some(Consistency { point, as_of: point.and_then(crate::model::tso::time), held_back_by }))
+    }
+
     /// What is staged for `table`.
     pub async fn staged(&self, table: &str) -> Result<Staged> {
         self.pool

@@ -17,6 +17,16 @@ pub struct Recorded {
     pub version: i64,
     /// Why its merges are stopped, if they are.
     pub stopped: Option<String>,
+    /// The commit ts from which the stop applies (merges up to before it may go on).
+    pub stopped_ts: Option<i64>,
+    /// The topic it is fed from.
+    pub topic: String,
+    /// The point its last watermark-gated merge made it consistent as of.
+    pub merged_point: Option<i64>,
+    /// Changes dropped at landing as re-sends (below their partition's watermark).
+    pub resent: i64,
+    /// Why its stream cannot be ordered exactly (one key on several partitions, no watermarks).
+    pub ordering_warning: Option<String>,
     /// `None` until the stream (or a source_ddl) has shown its key and columns.
     pub schema: Option<TableSchema>,
 }
@@ -29,8 +39,13 @@ pub struct TableRow {
     /// Why its merges are stopped.
     pub stopped: Option<String>,
     pub version: i64,
+    pub topic: String,
+    pub merged_point: Option<i64>,
+    pub stopped_ts: Option<i64>,
+    pub resent: i64,
+    pub ordering_warning: Option<String>,
 }
-from_row!(TableRow { key_columns, stopped, version });
+from_row!(TableRow { key_columns, stopped, version, topic, merged_point, stopped_ts, resent, ordering_warning });
 
 /// A row of `load_columns`.
 #[derive(Debug, Clone)]
@@ -41,8 +56,10 @@ pub struct ColumnRow {
     pub applied_type: Option<String>,
     /// An incompatible type seen upstream, until `tidemark resume`.
     pub pending_type: Option<String>,
+    /// The commit ts of the first change that showed this column or type.
+    pub since_ts: Option<i64>,
 }
-from_row!(ColumnRow { name, source_type, applied_type, pending_type });
+from_row!(ColumnRow { name, source_type, applied_type, pending_type, since_ts });
 
 /// A row of `table_versions` and `lock_table`.
 #[derive(Debug, Clone)]
@@ -80,6 +97,9 @@ pub fn recorded(table: &str, row: Option<TableRow>, columns: Vec<ColumnRow>) -> 
                 if let Some(applied) = c.applied_type {
                     schema.applied.insert(c.name.clone(), applied);
                 }
+                if let Some(since) = c.since_ts {
+                    schema.since.insert(c.name.clone(), since);
+                }
                 if let Some(pending) = c.pending_type {
                     schema.pending.insert(c.name, pending);
                 }
@@ -88,5 +108,14 @@ pub fn recorded(table: &str, row: Option<TableRow>, columns: Vec<ColumnRow>) -> 
         }
         _ => None,
     };
-    Ok(Some(Recorded { version: row.version, stopped: row.stopped, schema }))
+    Ok(Some(Recorded {
+        version: row.version,
+        stopped: row.stopped,
+        stopped_ts: row.stopped_ts,
+        topic: row.topic,
+        merged_point: row.merged_point,
+        resent: row.resent,
+        ordering_warning: row.ordering_warning,
+        schema,
+    }))
 }

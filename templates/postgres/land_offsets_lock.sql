@@ -4,4 +4,4 @@
 INSERT INTO _tidemark_offsets AS o (topic, kafka_partition, next_offset)
 SELECT u.topic, u.kafka_partition, 0 FROM UNNEST($1::text[], $2::integer[]) AS u (topic, kafka_partition)
 ON CONFLICT (topic, kafka_partition) DO UPDATE SET next_offset = o.next_offset
-RETURNING o.topic, o.kafka_partition, o.next_offset, o.last_commit_ts
+RETURNING o.topic, o.kafka_partition, o.next_offset, o.last_commit_ts, o.watermark

@@ -1,1 +1,1 @@
-SELECT topic, kafka_partition, next_offset, last_commit_ts FROM _tidemark_offsets
+SELECT topic, kafka_partition, next_offset, last_commit_ts, watermark FROM _tidemark_offsets

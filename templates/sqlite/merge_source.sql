@@ -1,6 +1,7 @@
 {%- import "sqlite/macros.sql" as m -%}
-{#- The last change per key among staged rows up to the watermark (?1), typed.
-    Order: upstream commit ts, then Kafka position; never an arbitrary tie. -#}
+{#- The last change per key among staged rows up to the watermark (?1) with a commit ts above the
+    last consistent point (?2) up to the consistent point (?3), typed (see the PostgreSQL
+    template). Order: upstream commit ts, then Kafka position; never an arbitrary tie. -#}
 CREATE TEMP TABLE _tm_src AS
 SELECT s._tm_op AS _tidemark_op,
 {%- for c in t.columns %}
@@ -12,6 +13,6 @@ FROM (
         ORDER BY st._tm_commit_ts DESC NULLS LAST, st._tm_topic DESC, st._tm_partition DESC, st._tm_offset DESC, st._tm_sub DESC
     ) AS _tm_rank
     FROM {{ t.staging | ident }} AS st
-    WHERE st._tm_seq <= ?1
+    WHERE st._tm_seq <= ?1 AND st._tm_commit_ts > ?2 AND st._tm_commit_ts <= ?3
 ) AS s
 WHERE s._tm_rank = 1

@@ -1,1 +1,1 @@
-UPDATE _tidemark_tables SET stopped = NULL WHERE name = ?1
+UPDATE _tidemark_tables SET stopped = NULL, stopped_ts = NULL WHERE name = ?1

@@ -74,6 +74,8 @@ pub fn produce(bootstrap: String, mut work: Workload, changes: u64, rate: u64, d
             std::thread::sleep(wait);
         }
     }
+    // TiCDC keeps sending watermarks while upstream is quiet: the last changes become mergeable.
+    send(&producer, work.watermark());
     producer.flush(Duration::from_secs(120)).expect("flush");
     let failed = producer.context().failed.load(Ordering::Relaxed);
     assert_eq!(failed, 0, "{failed} records were not delivered: the broker does not hold the model's stream");
@@ -191,4 +193,17 @@ pub fn stop(run: &mut Tidemark, limit: Duration) {
     run.signal("TERM");
     let status = tokio::task::block_in_place(|| run.wait_for_exit(limit));
     assert!(status.is_some_and(|s| s.success()), "after SIGTERM: {status:?}\n{}", run.log_text());
+}
+
+/// How many partitions a run's log says it was last given.
+pub fn last_assignment(log: &str) -> usize {
+    log.lines()
+        .rev()
+        .find(|l| l.contains("partitions assigned") || l.contains("partitions revoked"))
+        .filter(|l| l.contains("partitions assigned"))
+        .map(|l| {
+            // `…item[0, 1, 2] …orders[0, 1, 2]`: the numbers inside the brackets.
+            l.split('[').skip(1).filter_map(|s| s.split(']').next()).map(|inside| inside.split(',').count()).sum()
+        })
+        .unwrap_or(0)
 }

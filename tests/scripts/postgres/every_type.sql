@@ -48,12 +48,15 @@ CREATE TABLE IF NOT EXISTS "every_type" (
     PRIMARY KEY ("id", "code")
 );
 
--- One merge, in one transaction. $1 is the watermark the first SELECT returns.
+-- One merge, in one transaction. The consistent point bounds it: the minimum watermark over
+-- the topic's partitions, or the largest bigint for a stream without watermarks. Below, $1
+-- is the watermark the first SELECT returns; the merge source's $2 and $3 are the last
+-- point merged (the smallest bigint when none) and the point; the cleanup's $2 is the point.
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 
-SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_every_type") AS watermark,
-       (SELECT _tm_commit_ms FROM "_tidemark_stage_every_type" ORDER BY _tm_seq LIMIT 1) AS oldest_commit_ms,
-       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_every_type") AS newest_commit_ms;
+SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_every_type" WHERE _tm_commit_ts <= $1) AS watermark,
+       (SELECT _tm_commit_ms FROM "_tidemark_stage_every_type" WHERE _tm_commit_ts <= $1 ORDER BY _tm_seq LIMIT 1) AS oldest_commit_ms,
+       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_every_type" WHERE _tm_commit_ts <= $1) AS newest_commit_ms;
 
 CREATE TEMP TABLE _tm_src ON COMMIT DROP AS
 SELECT DISTINCT ON ((s._tm_key ->> 'id')::numeric(20,0), (s._tm_key ->> 'code'))
@@ -87,7 +90,7 @@ SELECT DISTINCT ON ((s._tm_key ->> 'id')::numeric(20,0), (s._tm_key ->> 'code'))
     (s._tm_row ->> 'st') AS "st",
     (s._tm_row ->> 'j')::jsonb AS "j"
 FROM "_tidemark_stage_every_type" AS s
-WHERE s._tm_seq <= $1
+WHERE s._tm_seq <= $1 AND s._tm_commit_ts > $2 AND s._tm_commit_ts <= $3
 ORDER BY (s._tm_key ->> 'id')::numeric(20,0), (s._tm_key ->> 'code'), s._tm_commit_ts DESC NULLS LAST, s._tm_topic DESC, s._tm_partition DESC, s._tm_offset DESC, s._tm_sub DESC;
 
 -- The replica's insert/update/delete counters before the apply ...
@@ -137,7 +140,9 @@ FROM pg_stat_xact_user_tables
 WHERE relid = '"every_type"'::regclass;
 
 -- Its row count is the number of staged rows consumed.
-DELETE FROM "_tidemark_stage_every_type" WHERE _tm_seq <= $1;
+DELETE FROM "_tidemark_stage_every_type" WHERE _tm_seq <= $1 AND _tm_commit_ts <= $2;
+
+DROP TABLE IF EXISTS pg_temp._tm_src;
 
 -- The run is recorded in _tidemark_merges in the same transaction.
 COMMIT;

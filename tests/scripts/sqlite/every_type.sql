@@ -48,12 +48,15 @@ CREATE TABLE IF NOT EXISTS "every_type" (
     PRIMARY KEY ("id", "code")
 );
 
--- One merge, in one transaction. ?1 is the watermark the first SELECT returns.
+-- One merge, in one transaction. The consistent point bounds it: the minimum watermark over
+-- the topic's partitions, or the largest bigint for a stream without watermarks. Below, ?1
+-- is the watermark the first SELECT returns; the merge source's ?2 and ?3 are the last
+-- point merged (the smallest bigint when none) and the point; the cleanup's ?2 is the point.
 BEGIN IMMEDIATE;
 
-SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_every_type") AS watermark,
-       (SELECT _tm_commit_ms FROM "_tidemark_stage_every_type" ORDER BY _tm_seq LIMIT 1) AS oldest_commit_ms,
-       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_every_type") AS newest_commit_ms;
+SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_every_type" WHERE _tm_commit_ts <= ?1) AS watermark,
+       (SELECT _tm_commit_ms FROM "_tidemark_stage_every_type" WHERE _tm_commit_ts <= ?1 ORDER BY _tm_seq LIMIT 1) AS oldest_commit_ms,
+       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_every_type" WHERE _tm_commit_ts <= ?1) AS newest_commit_ms;
 
 DROP TABLE IF EXISTS temp._tm_src;
 
@@ -93,7 +96,7 @@ FROM (
         ORDER BY st._tm_commit_ts DESC NULLS LAST, st._tm_topic DESC, st._tm_partition DESC, st._tm_offset DESC, st._tm_sub DESC
     ) AS _tm_rank
     FROM "_tidemark_stage_every_type" AS st
-    WHERE st._tm_seq <= ?1
+    WHERE st._tm_seq <= ?1 AND st._tm_commit_ts > ?2 AND st._tm_commit_ts <= ?3
 ) AS s
 WHERE s._tm_rank = 1;
 
@@ -140,7 +143,7 @@ WHERE s._tidemark_op <> 'd'
   AND NOT EXISTS (SELECT 1 FROM "every_type" AS t WHERE t."id" = s."id" AND t."code" = s."code");
 
 -- Its row count is the number of staged rows consumed.
-DELETE FROM "_tidemark_stage_every_type" WHERE _tm_seq <= ?1;
+DELETE FROM "_tidemark_stage_every_type" WHERE _tm_seq <= ?1 AND _tm_commit_ts <= ?2;
 
 DROP TABLE IF EXISTS temp._tm_src;
 
