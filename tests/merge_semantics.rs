@@ -448,3 +448,32 @@ async fn records_without_commit_ts_follow_offset_order(url: &str) {
     assert_eq!(items(&wh).await, vec![row("2", "d")]);
 }
 both!(records_without_commit_ts_follow_offset_order);
+
+/// A rebalance can deliver records twice inside one batch: each position lands once, and a
+/// record without a commit ts still takes the order key of the record before it in the
+/// partition, not of whatever was delivered just before it.
+async fn a_batch_with_records_delivered_twice_lands_each_once(url: &str) {
+    let (wh, mut l) = setup(url).await;
+    let c = Canal::item();
+    let first = records(
+        TOPIC,
+        0,
+        0,
+        vec![
+            c.insert(&item("1", "a"), tso(10)),
+            Canal::without_ts(c.delete(&item("1", "a"), 0)),
+            c.insert(&item("2", "b"), tso(11)),
+        ],
+    );
+    // Offsets 0, 1, 2, then 1 and 2 again (re-delivered after a rebalance), then 3.
+    let mut batch = first.clone();
+    batch.extend(first[1..].iter().cloned());
+    batch.extend(records(TOPIC, 0, 3, vec![c.update(&item("2", "c"), &item("2", "b"), tso(12))]));
+    let rep = l.land(&batch).await.expect("land");
+    assert_eq!(rep.staged.get("item"), Some(&4), "four distinct positions, each staged once");
+    let m = merged(&wh).await;
+    assert_eq!(m.staged_rows, 4);
+    assert_eq!(items(&wh).await, vec![row("2", "c")], "key 1 deleted, key 2 updated");
+    assert_eq!(wh.offsets().await.unwrap().get(&(TOPIC.to_string(), 0)), Some(&4));
+}
+both!(a_batch_with_records_delivered_twice_lands_each_once);

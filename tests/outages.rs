@@ -266,3 +266,57 @@ async fn stopping_is_bounded_even_while_the_warehouse_is_away() {
     eprintln!("stopped in {took:?} while the warehouse was away");
     db.drop_db().await;
 }
+
+/// Partitions assigned while the warehouse is away: the offsets the instance read when it
+/// started are stale (another instance has landed since), and it must not take "no answer" for
+/// "nothing newer landed": it waits for the warehouse's offsets instead of rewinding those
+/// partitions to what it knew (or to offset 0) and reading them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn partitions_assigned_during_a_warehouse_outage_are_not_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start().await;
+    let db = TestDb::postgres().await;
+    let (proxy, proxied) = behind_proxy(&db.url).await;
+    let work = Workload::new(33, PARTITIONS);
+    let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
+    for t in &topics {
+        broker.create_topic(t, PARTITIONS).await;
+    }
+    let config = stream::config(dir.path(), &broker.bootstrap, &proxied, &work, "");
+    let wh = Warehouse::open(&db.url).await.unwrap();
+    let done = Arc::new(AtomicU64::new(0));
+    let produce = |work: Workload, changes: u64| {
+        let (bootstrap, done) = (broker.bootstrap.clone(), done.clone());
+        std::thread::spawn(move || stream::produce(bootstrap, work, changes, 20_000, done))
+    };
+    // Two instances share the partitions and land a stream.
+    let mut a = Tidemark::run(&config, &common::process::log_path("outage-assign-a.log"), &[]);
+    tokio::task::block_in_place(|| a.wait_for_log("partitions assigned", Duration::from_secs(60)));
+    let mut b = Tidemark::run(&config, &common::process::log_path("outage-assign-b.log"), &[]);
+    common::eventually("both instances own partitions", Duration::from_secs(60), || async {
+        let (na, nb) = (stream::last_assignment(&a.log_text()), stream::last_assignment(&b.log_text()));
+        na > 0 && nb > 0 && na + nb == 2 * PARTITIONS as usize
+    })
+    .await;
+    let _ = produce(work, 4000).join().unwrap();
+    let high = stream::high_watermarks(&broker.bootstrap, &topics);
+    stream::wait_landed(&wh, &high, &mut [&mut a, &mut b], Duration::from_secs(120)).await;
+
+    // The warehouse goes away; `b` leaves, `a` is given its partitions; more records arrive.
+    proxy.cut();
+    b.signal("TERM");
+    common::eventually("a owns every partition", Duration::from_secs(90), || async {
+        stream::last_assignment(&a.log_text()) == 2 * PARTITIONS as usize
+    })
+    .await;
+    let _ = produce(Workload::new(34, PARTITIONS), 500).join().unwrap();
+    // The outage lasts long enough for `a` to fetch from the partitions it was given.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.restore();
+    let high = stream::high_watermarks(&broker.bootstrap, &topics);
+    stream::wait_landed(&wh, &high, &mut [&mut a], Duration::from_secs(120)).await;
+    stream::stop(&mut a, Duration::from_secs(30));
+    let log = a.log_text();
+    assert_eq!(occurrences(&log, "re-reading"), 0, "a partition was rewound although it had landed:\n{log}");
+    db.drop_db().await;
+}

@@ -100,3 +100,35 @@ async fn secrets_never_show() {
     }
     db.drop_db().await;
 }
+
+/// Passwords holding the characters that end a URL's parts (`/ ? # @ : %`, a space), as given
+/// (which no client can parse) and percent-encoded, in the warehouse and registry URLs: never
+/// shown by `status`, `check` or `run`'s error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_with_url_delimiters_never_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::postgres().await;
+    let server = db.url.rsplit_once('/').unwrap().0.replacen("postgres://postgres@", "", 1);
+    for c in ["/", "?", "#", "@", ":", "%", " ", "/?#@"] {
+        let encoded: String = c.bytes().map(|b| format!("%{b:02X}")).collect();
+        for pw in [format!("Del{c}S3cret"), format!("Del{encoded}S3cret")] {
+            let toml = format!(
+                "[kafka]\nbootstrap_servers = \"127.0.0.1:9\"\n\
+                 [warehouse]\nurl = \"postgres://postgres:{pw}@{server}/no_such_db\"\n\
+                 [schema_registry]\nurl = \"http://reg:{pw}@127.0.0.1:9\"\n\
+                 [defaults]\nformat = \"avro\"\n[[tables]]\nname = \"people\"\ntopic = \"tidb_test_people\"\n"
+            );
+            let config = dir.path().join("delimiters.toml");
+            std::fs::write(&config, toml).unwrap();
+            // `check` waits for Kafka (10 s): once per form, with every delimiter at once.
+            let commands: &[&[&str]] =
+                if c.len() > 1 { &[&["status"], &["check"], &["run"]] } else { &[&["status"], &["run"]] };
+            for args in commands {
+                let text = output(&config, args);
+                assert!(!text.contains("S3cret"), "{args:?} with password {pw:?} shows it:\n{text}");
+                assert!(!text.contains("Del"), "{args:?} with password {pw:?} shows part of it:\n{text}");
+            }
+        }
+    }
+    db.drop_db().await;
+}

@@ -1,43 +1,55 @@
 //! Secrets never shown: URLs with their password masked, for logs, errors and `status`.
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs and errors; a
-/// `password=` query parameter is masked too.
-pub fn redact_url(url: &str) -> String {
-    let (main, query) = match url.split_once('?') {
-        Some((m, q)) => (m, Some(q)),
-        None => (url, None),
-    };
-    let mut out = redact_userinfo(main);
-    if let Some(q) = query {
-        let params: Vec<String> = q
-            .split('&')
-            .map(|p| match p.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => p.to_string(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&params.join("&"));
+/// `password=` query parameter is masked too. The URL is parsed by the `url` crate (the parser
+/// sqlx and reqwest use). A URL it cannot parse — typically a password with an unencoded `/`,
+/// `?` or `#`, which no client could use either — is shown as `scheme://***@` and what follows
+/// the last `@`, or as `scheme://***` when it has none: masking too much, never too little.
+pub fn redact_url(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut u) if u.has_host() || u.password().is_some() => {
+            if u.password().is_some() {
+                // Cannot fail: the URL has a host.
+                let _ = u.set_password(Some("***"));
+            }
+            let secret = |k: &str| k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword");
+            if u.query_pairs().any(|(k, _)| secret(&k)) {
+                let masked: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if secret(&k) { "***".to_string() } else { v.into_owned() };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(masked);
+            }
+            u.to_string().replace("%2A%2A%2A", "***")
+        }
+        // No authority (`sqlite://x.db` parses with the file as host; `sqlite:x.db` has none).
+        Ok(_) => text.to_string(),
+        Err(_) => fallback(text),
     }
-    out
 }
 
-fn redact_userinfo(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_string() };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else { return url.to_string() };
-    let userinfo = &authority[..at];
-    match userinfo.find(':') {
-        Some(colon) => format!("{}://{}:***@{}", &url[..scheme_end], &userinfo[..colon], &rest[at + 1..]),
-        None => url.to_string(),
+fn fallback(text: &str) -> String {
+    let Some(scheme_end) = text.find("://") else {
+        return if text.contains('@') { "***".to_string() } else { text.to_string() };
+    };
+    let rest = &text[scheme_end + 3..];
+    match rest.rfind('@') {
+        Some(at) => format!("{}://***@{}", &text[..scheme_end], &rest[at + 1..]),
+        None if rest.contains(':') => format!("{}://***", &text[..scheme_end]),
+        None => text.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn url_encode(s: &str) -> String {
+        s.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
 
     #[test]
     fn urls_are_redacted() {
@@ -49,5 +61,16 @@ mod tests {
             redact_url("postgres://h/db?user=u&password=s3&sslmode=require"),
             "postgres://h/db?user=u&password=***&sslmode=require"
         );
+        // Each character that ends a URL part, unencoded in the password: never shown.
+        for c in ["/", "?", "#", "@", ":", "%", " ", "/?#"] {
+            let url = format!("postgres://u:pa{c}S3cret@h:5432/db");
+            let shown = redact_url(&url);
+            assert!(!shown.contains("S3cret") && !shown.contains("pa"), "{url} → {shown}");
+            let encoded = format!("postgres://u:pa{}S3cret@h:5432/db", url_encode(c));
+            let shown = redact_url(&encoded);
+            assert_eq!(shown, "postgres://u:***@h:5432/db", "{encoded}");
+        }
+        assert_eq!(redact_url("http://k:s@reg:8081/x"), "http://k:***@reg:8081/x");
+        assert_eq!(redact_url("postgres://h/db?password=a%26b%3Dc&x=1"), "postgres://h/db?password=***&x=1");
     }
 }

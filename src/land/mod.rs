@@ -143,6 +143,8 @@ impl Lander {
 
     /// Lands a batch: all of it, or (on error) none of it.
     pub async fn land(&mut self, batch: &[RawRecord]) -> Result<LandReport> {
+        let delivered = batch.len();
+        let batch = &*crate::source::batch::distinct_positions(batch);
         self.prefetch(batch).await?;
         self.refresh().await.context("reading the tables' recorded state")?;
         let mut attempt = 0;
@@ -155,7 +157,7 @@ impl Lander {
                     for ti in &report.ordering_warned {
                         self.key_partitions.warned(*ti);
                     }
-                    report.records = batch.len();
+                    report.records = delivered;
                     return Ok(report);
                 }
                 Err(e) if attempt < STALE_RETRIES && e.downcast_ref::<StaleState>().is_some() => {

@@ -56,7 +56,8 @@ pub async fn consume(
     let mut stats = ConsumeStats::default();
     // The next offset of every partition landed in this session, for the final commit.
     let mut landed: HashMap<TopicPartition, i64> = HashMap::new();
-    let mut positions = Positions::new(lander.offsets().await.unwrap_or_default());
+    let Some(start) = offsets_with_retry(lander, health, &mut shutdown).await else { return Ok(stats) };
+    let mut positions = Positions::new(start);
     let mut stopping = *shutdown.borrow();
     while !stopping {
         let read = batch::read(consumer, cfg, health, &mut shutdown).await;
@@ -66,9 +67,8 @@ pub async fn consume(
         // queue while the brokers are away. The heartbeat's metadata probe says they are back.)
         if positions.any_ahead(&records) {
             // Another instance may have landed it since: ask the warehouse, once per batch.
-            if let Ok(o) = lander.offsets().await {
-                positions.refresh(o);
-            }
+            let Some(now) = offsets_with_retry(lander, health, &mut shutdown).await else { break };
+            positions.refresh(now);
             if positions.any_ahead(&records) {
                 positions.rewind(consumer, &mut records);
             }
@@ -165,6 +165,32 @@ async fn land_with_retry(
                 debug!(error = %format!("{e:#}"), "landing failed again");
                 if *shutdown.borrow() {
                     return Ok(None);
+                }
+                back_off(&mut backoff, shutdown).await;
+            }
+        }
+    }
+}
+
+/// The warehouse's next offset of every partition, retried with backoff while the warehouse
+/// is away: a partition assigned during an outage is never read from offset 0 because the
+/// warehouse did not answer. `None`: told to stop meanwhile.
+async fn offsets_with_retry(
+    lander: &Lander,
+    health: &Health,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<HashMap<TopicPartition, i64>> {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match lander.offsets().await {
+            Ok(o) => {
+                health.working(Dependency::Warehouse);
+                return Some(o);
+            }
+            Err(e) => {
+                health.failing(Dependency::Warehouse, &format!("reading the landed offsets: {e:#}"));
+                if *shutdown.borrow() {
+                    return None;
                 }
                 back_off(&mut backoff, shutdown).await;
             }

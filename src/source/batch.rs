@@ -65,3 +65,29 @@ pub async fn read(
         }
     }
 }
+
+/// The batch with every Kafka position once: a rebalance can deliver a record twice within
+/// one batch, and landing (which inherits a record's order key from its predecessor in the
+/// partition) must see each position once. The first delivery is kept. Borrowed unchanged when
+/// every partition's offsets strictly increase — the normal case, checked without hashing
+/// records.
+pub fn distinct_positions(records: &[RawRecord]) -> std::borrow::Cow<'_, [RawRecord]> {
+    use std::collections::{HashMap, HashSet};
+    let mut last: HashMap<(&str, i32), i64> = HashMap::new();
+    let increasing = records.iter().all(|r| {
+        let prev = last.insert((&r.topic, r.partition), r.offset);
+        prev.is_none_or(|p| p < r.offset)
+    });
+    if increasing {
+        return std::borrow::Cow::Borrowed(records);
+    }
+    let mut seen: HashSet<(&str, i32, i64)> = HashSet::new();
+    let kept: Vec<RawRecord> =
+        records.iter().filter(|r| seen.insert((&r.topic, r.partition, r.offset))).cloned().collect();
+    warn!(
+        delivered = records.len(),
+        distinct = kept.len(),
+        "a batch held records delivered twice; each is landed once"
+    );
+    std::borrow::Cow::Owned(kept)
+}
