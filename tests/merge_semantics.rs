@@ -477,3 +477,44 @@ async fn a_batch_with_records_delivered_twice_lands_each_once(url: &str) {
     assert_eq!(wh.offsets().await.unwrap().get(&(TOPIC.to_string(), 0)), Some(&4));
 }
 both!(a_batch_with_records_delivered_twice_lands_each_once);
+
+/// Records that cannot be decoded are filed under the table they belong to: their topic's
+/// only table, or the table they name on a topic that feeds several; a change of a table no
+/// configured table takes stays unattributed.
+async fn dead_letters_are_filed_under_their_table(url: &str) {
+    let text = format!(
+        "[warehouse]\nurl = {url:?}\n[defaults]\nschedule = \"0 0 0 1 1 *\"\n\
+         [[tables]]\nname = \"item\"\ntopic = \"{TOPIC}\"\n\
+         [[tables]]\nname = \"stock\"\ntopic = \"tidb_tpcc_mixed\"\nsource = \"tpcc.stock\"\n\
+         [[tables]]\nname = \"district\"\ntopic = \"tidb_tpcc_mixed\"\nsource = \"tpcc.district\"\n"
+    );
+    let cfg = tidemark::config::Config::parse(&text).expect("config");
+    let wh = Warehouse::open(url).await.expect("open warehouse");
+    let mut l = lander(&wh, &cfg).await;
+    let on_item = vec![b"{not json".to_vec(), br#"{"database":"tpcc","table":"item","type":"WHAT"}"#.to_vec()];
+    let mixed = vec![
+        br#"{"database":"tpcc","table":"stock","type":"WHAT","data":7}"#.to_vec(),
+        b"\x00garbage".to_vec(),
+        br#"{"database":"tpcc","table":"warehouse","type":"WHAT"}"#.to_vec(),
+    ];
+    let mut batch = records(TOPIC, 0, 0, on_item);
+    batch.extend(records("tidb_tpcc_mixed", 0, 0, mixed));
+    let rep = l.land(&batch).await.expect("land");
+    assert_eq!(rep.dead_letters, 5);
+    let by_table = rows(&wh, "_tidemark_dead_letters", "table_name, topic, CAST(kafka_offset AS TEXT)", "id").await;
+    let filed: Vec<(Option<String>, String)> = by_table
+        .into_iter()
+        .map(|r| (r[0].clone(), format!("{}@{}", r[1].as_deref().unwrap(), r[2].as_deref().unwrap())))
+        .collect();
+    assert_eq!(
+        filed,
+        vec![
+            (s("item"), format!("{TOPIC}@0")),
+            (s("item"), format!("{TOPIC}@1")),
+            (s("stock"), "tidb_tpcc_mixed@0".to_string()),
+            (None, "tidb_tpcc_mixed@1".to_string()),
+            (None, "tidb_tpcc_mixed@2".to_string()),
+        ]
+    );
+}
+both!(dead_letters_are_filed_under_their_table);

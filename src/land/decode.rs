@@ -21,6 +21,7 @@ impl Lander {
         for rec in batch {
             p.cover(&rec.topic, rec.partition, rec.offset);
             if let Err((table, error)) = self.prepare_one(rec, &mut p) {
+                let table = table.or_else(|| self.owner_of_refused(rec));
                 let policy = match table {
                     Some(ti) => self.router.tables[ti].on_error,
                     None => self.router.on_error(&rec.topic),
@@ -42,6 +43,23 @@ impl Lander {
             }
         }
         Ok(p)
+    }
+
+    /// The configured table a record belongs to although it could not be decoded: the one its
+    /// value names (canal-json's `database`/`table`, Debezium's `source.db`/`source.table`),
+    /// else its topic's only table — so that its dead letter is filed, counted and listed under
+    /// that table, not under "no configured table".
+    fn owner_of_refused(&self, rec: &RawRecord) -> Option<usize> {
+        let named = rec.value.as_deref().and_then(|v| serde_json::from_slice::<serde_json::Value>(v).ok());
+        let names = named.as_ref().and_then(|v| {
+            let source = v.get("payload").and_then(|p| p.get("source")).or_else(|| v.get("source"));
+            match source {
+                Some(s) => Some((s.get("db")?.as_str()?, s.get("table")?.as_str()?)),
+                None => Some((v.get("database")?.as_str()?, v.get("table")?.as_str()?)),
+            }
+        });
+        let (db, table) = names.unwrap_or(("", ""));
+        self.router.route(&rec.topic, db, table).ok()
     }
 
     /// One record's rows; all changes of one record land or dead-letter together.
