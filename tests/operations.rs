@@ -136,7 +136,8 @@ async fn metrics_health_and_readiness() {
     assert_eq!(status["tables"][0]["table"], "item");
     assert_eq!(status["tables"][0]["staged_rows"], 0);
     assert!(status["tables"][0]["replica_lag_s"].as_f64().is_some(), "{status}");
-    assert_eq!(status["unrouted_dead_letters"], 1);
+    assert_eq!(status["tables"][0]["dead_letters"], 1);
+    assert_eq!(status["unrouted_dead_letters"], 0);
     assert_eq!(status["instances"][0]["state"], "running", "{status}");
     common::stream::stop(&mut run, Duration::from_secs(30));
     db.drop_db().await;
