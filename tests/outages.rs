@@ -24,6 +24,16 @@ fn outage() -> Duration {
     Duration::from_secs(std::env::var("TIDEMARK_OUTAGE_S").ok().and_then(|v| v.parse().ok()).unwrap_or(30))
 }
 
+/// The workload of `seed` and its topics, created on `broker`.
+async fn workload_on(broker: &Broker, seed: u64) -> (Workload, Vec<String>) {
+    let work = Workload::new(seed, PARTITIONS);
+    let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
+    for t in &topics {
+        broker.create_topic(t, PARTITIONS).await;
+    }
+    (work, topics)
+}
+
 /// `tidemark status` (against the warehouse directly, as from another machine).
 fn status(config: &std::path::Path) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
@@ -79,11 +89,7 @@ async fn the_warehouse_goes_away_and_comes_back() {
     let broker = Broker::start().await;
     let db = TestDb::postgres().await;
     let (proxy, proxied) = behind_proxy(&db.url).await;
-    let work = Workload::new(31, PARTITIONS);
-    let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
-    for t in &topics {
-        broker.create_topic(t, PARTITIONS).await;
-    }
+    let (work, topics) = workload_on(&broker, 31).await;
     // A small prefetch bound, so that the stream outgrows it during the outage.
     let config = stream::config(dir.path(), &broker.bootstrap, &proxied, &work, "[http]\nlisten = \"127.0.0.1:0\"");
     let text = std::fs::read_to_string(&config)
@@ -224,11 +230,7 @@ async fn stopping_is_bounded_even_while_the_warehouse_is_away() {
     let broker = Broker::start().await;
     let db = TestDb::postgres().await;
     let (proxy, proxied) = behind_proxy(&db.url).await;
-    let work = Workload::new(33, PARTITIONS);
-    let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
-    for t in &topics {
-        broker.create_topic(t, PARTITIONS).await;
-    }
+    let (work, topics) = workload_on(&broker, 33).await;
     let config = stream::config(dir.path(), &broker.bootstrap, &proxied, &work, "[service]\nshutdown_timeout_s = 4");
     let direct = stream::config(dir.path(), &broker.bootstrap, &db.url, &work, "");
     let done = Arc::new(AtomicU64::new(0));
@@ -277,11 +279,7 @@ async fn partitions_assigned_during_a_warehouse_outage_are_not_read_again() {
     let broker = Broker::start().await;
     let db = TestDb::postgres().await;
     let (proxy, proxied) = behind_proxy(&db.url).await;
-    let work = Workload::new(33, PARTITIONS);
-    let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
-    for t in &topics {
-        broker.create_topic(t, PARTITIONS).await;
-    }
+    let (work, topics) = workload_on(&broker, 33).await;
     let config = stream::config(dir.path(), &broker.bootstrap, &proxied, &work, "");
     let wh = Warehouse::open(&db.url).await.unwrap();
     let done = Arc::new(AtomicU64::new(0));
