@@ -11,7 +11,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use crate::config::redact::redact_url;
 use crate::config::{Config, Format, Table};
 use crate::sql::Stmt;
-use crate::warehouse::db::{Bind, Pool};
+use crate::warehouse::db::{Access, Bind, Pool};
 
 /// What `check` found: `ok` lines and problems.
 #[derive(Debug, Default)]
@@ -67,11 +67,27 @@ fn source_ddls(tables: &[Table], f: &mut Findings) {
 /// The warehouse: reachable, and what exists already.
 async fn warehouse(config: &Config, tables: &[Table], f: &mut Findings) {
     let url = config.warehouse.url();
-    let pool = match Pool::connect(url).await {
+    match Pool::exists(url) {
+        Err(e) => return f.problem(format!("warehouse {}: {e:#}", redact_url(url))),
+        Ok(false) => {
+            return f.ok(format!("warehouse {}: does not exist yet (`tidemark run` creates it)", redact_url(url)))
+        }
+        Ok(true) => {}
+    }
+    let pool = match Pool::connect_for(url, Access::ReadOnly).await {
         Err(e) => return f.problem(format!("warehouse {}: {e:#}", redact_url(url))),
         Ok(pool) => pool,
     };
     f.ok(format!("warehouse {} ({})", redact_url(url), pool.dialect()));
+    match crate::warehouse::migrate::state(&pool).await {
+        Ok(s) if s.current() => f.ok(format!("warehouse metadata at version {:04}", s.newest)),
+        Ok(s) => f.ok(format!(
+            "warehouse metadata: {} migration(s) to apply up to version {:04} (`tidemark run` or `tidemark migrate` applies them)",
+            s.pending.len(),
+            s.newest
+        )),
+        Err(e) => f.problem(format!("warehouse {}: reading its metadata versions: {e:#}", redact_url(url))),
+    }
     let sql = crate::sql::Sql::new(pool.dialect());
     for t in tables {
         let exists = match sql.fixed(Stmt::ReplicaColumns) {

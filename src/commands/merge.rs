@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::config::{Config, Table};
 use crate::merge::{merge_unit, MergeOutcome, MergeReport, Target};
+use crate::warehouse::db::Access;
 use crate::warehouse::Warehouse;
 
 /// A table of a consistency group merges with its whole group (one transaction, one point).
@@ -17,7 +18,7 @@ pub async fn run(config: &Config, table: Option<&str>) -> Result<ExitCode> {
         }
         None => config.merge_units()?,
     };
-    let wh = Warehouse::open(config.warehouse.url()).await?;
+    let wh = Warehouse::open_migrated(config.warehouse.url(), Access::ReadWrite).await?;
     let mut failed = 0;
     // Across several units, a progress line on a terminal; plain result lines always.
     let progress = units.len() > 1 && std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, DEFAULT_CONFIG};
 use crate::sql::dialect::Dialect;
+use crate::warehouse::db::{Access, Pool};
 use crate::warehouse::Warehouse;
 
 #[derive(Debug, Parser)]
@@ -73,6 +74,9 @@ pub enum Command {
         #[arg(long)]
         table: String,
     },
+    /// Create or bring up to date tidemark's metadata tables in the warehouse (`run` does it
+    /// too); every other command only reads them and asks for this when they are behind.
+    Migrate,
     /// Is the config ready to run? Checks it, every source_ddl, the warehouse, Kafka and the
     /// schema registry, lists the topics and the replica tables; non-zero with every problem.
     Check,
@@ -134,9 +138,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Merge { table, .. } => merge::run(&cli.load_config()?, table.as_deref()).await,
         Command::Sql { dialect, table, .. } => sql::run(&cli.load_config()?, *dialect, table.as_deref()).await,
         Command::Resume { table } => resume(&cli.load_config()?, table).await,
+        Command::Migrate => migrate(&cli.load_config()?).await,
         Command::Status { json } => {
             let config = cli.load_config()?;
-            let wh = Warehouse::open(config.warehouse.url()).await?;
+            let wh = Warehouse::open_migrated(config.warehouse.url(), Access::ReadOnly).await?;
             let status = status::collect(&wh, &config.tables()?).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
@@ -162,7 +167,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(t) = table.as_deref().filter(|t| !t.is_empty()) {
                 config.table(t)?;
             }
-            let wh = Warehouse::open(config.warehouse.url()).await?;
+            let wh = Warehouse::open_migrated(config.warehouse.url(), Access::ReadOnly).await?;
             let letters = dead_letters::list(&wh, table.as_deref(), *limit).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&letters)?);
@@ -185,10 +190,34 @@ fn exit(ok: bool) -> ExitCode {
     }
 }
 
+/// `tidemark migrate`: applies what is pending and says where the metadata stands.
+async fn migrate(config: &Config) -> Result<ExitCode> {
+    let url = config.warehouse.url();
+    // `None`: an SQLite file that does not exist yet.
+    let pending = match Pool::exists(url)? {
+        true => {
+            let pool = Pool::connect_for(url, Access::ReadOnly).await?;
+            let state = crate::warehouse::migrate::state(&pool).await?;
+            pool.close().await;
+            Some(state.pending.len())
+        }
+        false => None,
+    };
+    let wh = Warehouse::open(url).await?;
+    let newest = crate::warehouse::migrate::state(&wh.pool).await?.newest;
+    match pending {
+        None => println!("{}: created, metadata at version {newest:04}", wh.url),
+        Some(0) => println!("{}: metadata already at version {newest:04}", wh.url),
+        Some(n) => println!("{}: applied {n} migration(s), metadata at version {newest:04}", wh.url),
+    }
+    wh.pool.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `tidemark resume --table T`.
 async fn resume(config: &Config, table: &str) -> Result<ExitCode> {
     config.table(table)?;
-    let wh = Warehouse::open(config.warehouse.url()).await?;
+    let wh = Warehouse::open_migrated(config.warehouse.url(), Access::ReadWrite).await?;
     match wh.resume(table).await? {
         None => println!("{table}: not stopped"),
         Some(accepted) => {

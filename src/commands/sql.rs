@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::model::schema::TableSchema;
 use crate::sql::dialect::Dialect;
 use crate::sql::TableCtx;
+use crate::warehouse::db::{Access, Pool};
 use crate::warehouse::Warehouse;
 
 pub async fn run(config: &Config, dialect: Option<Dialect>, table: Option<&str>) -> Result<ExitCode> {
@@ -16,16 +17,17 @@ pub async fn run(config: &Config, dialect: Option<Dialect>, table: Option<&str>)
         Some(t) => vec![config.table(t)?],
         None => config.tables()?,
     };
-    // A script for a warehouse tidemark does not drive must not create a local SQLite file just
-    // to look: the configured warehouse is read only when there is one.
-    let wh = if config.warehouse.url.is_some() || dialect.is_none_or(|d| d.executed()) {
-        Some(Warehouse::open(config.warehouse.url()).await?)
+    // Looking changes nothing: the configured warehouse is only read, and only when it exists
+    // (a script for a warehouse tidemark does not drive needs no local SQLite file).
+    let url = config.warehouse.url();
+    let wh = if (config.warehouse.url.is_some() || dialect.is_none_or(|d| d.executed())) && Pool::exists(url)? {
+        recorded(url).await?
     } else {
         None
     };
-    let dialect = match (dialect, &wh) {
+    let dialect = match (dialect, Pool::dialect_of(url)) {
         (Some(d), _) => d,
-        (None, Some(wh)) => wh.dialect(),
+        (None, Some(d)) => d,
         (None, None) => bail!("say which --dialect"),
     };
     for t in &tables {
@@ -43,6 +45,17 @@ pub async fn run(config: &Config, dialect: Option<Dialect>, table: Option<&str>)
         print!("{}", crate::script::render(dialect, &ctx, &statements));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The warehouse, read-only, when it holds tidemark's metadata (else nothing is recorded yet).
+async fn recorded(url: &str) -> Result<Option<std::sync::Arc<Warehouse>>> {
+    let pool = Pool::connect_for(url, Access::ReadOnly).await?;
+    let current = crate::warehouse::migrate::state(&pool).await?.current();
+    pool.close().await;
+    Ok(match current {
+        true => Some(Warehouse::open_migrated(url, Access::ReadOnly).await?),
+        false => None,
+    })
 }
 
 /// A table's schema for a script: what the warehouse recorded, else its source_ddl, else the

@@ -345,15 +345,58 @@ pub enum Tx<'c> {
     Lite(Transaction<'c, Sqlite>),
 }
 
+/// What a command may do to the warehouse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Land, merge, migrate.
+    ReadWrite,
+    /// Look only (`status`, `dead-letters`, `check`, `sql`): a PostgreSQL session whose
+    /// transactions are read-only (a role with only `SELECT` suffices), an SQLite file opened
+    /// read-only and never created.
+    ReadOnly,
+}
+
 impl Pool {
     /// Connects to `postgres://…` or `sqlite://…`.
     pub async fn connect(url: &str) -> Result<Pool> {
+        Pool::connect_for(url, Access::ReadWrite).await
+    }
+
+    /// The dialect a warehouse url names, without connecting.
+    pub fn dialect_of(url: &str) -> Option<Dialect> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Dialect::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Dialect::Sqlite)
+        } else {
+            None
+        }
+    }
+
+    /// Whether an SQLite warehouse's file exists (always true for PostgreSQL).
+    pub fn exists(url: &str) -> Result<bool> {
+        if Pool::dialect_of(url) != Some(Dialect::Sqlite) {
+            return Ok(true);
+        }
+        let opts =
+            SqliteConnectOptions::from_str(url).map_err(|e| anyhow!("warehouse url {}: {e}", redact_url(url)))?;
+        let file = opts.get_filename();
+        Ok(file.as_os_str() == ":memory:" || file.exists())
+    }
+
+    /// Connects with the given [`Access`].
+    pub async fn connect_for(url: &str, access: Access) -> Result<Pool> {
+        let read_only = access == Access::ReadOnly;
+        if Pool::dialect_of(url) == Some(Dialect::Postgres) {
+            let mut options = vec![("standard_conforming_strings", "on")];
+            if read_only {
+                options.push(("default_transaction_read_only", "on"));
+            }
             let opts = PgConnectOptions::from_str(url)
                 .map_err(|e| anyhow!("warehouse url {}: {e}", redact_url(url)))?
                 .application_name("tidemark")
                 // Identifier-derived literals in templates rely on standard strings.
-                .options([("standard_conforming_strings", "on")]);
+                .options(options);
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(30))
@@ -366,15 +409,20 @@ impl Pool {
                 bail!("tidemark needs PostgreSQL 15 or newer (for MERGE); {} runs {version}", redact_url(url));
             }
             Ok(Pool::Pg(pool))
-        } else if url.starts_with("sqlite:") {
+        } else if Pool::dialect_of(url) == Some(Dialect::Sqlite) {
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(|e| anyhow!("warehouse url {}: {e}", redact_url(url)))?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                // FULL: a landed batch is on disk before its Kafka offsets are committed.
-                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(120))
                 .foreign_keys(true);
+            let opts = if read_only {
+                // The file's journal mode (WAL, set by the first writer) is left as it is.
+                opts.read_only(true).create_if_missing(false)
+            } else {
+                opts.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // FULL: a landed batch is on disk before its Kafka offsets are committed.
+                    .synchronous(SqliteSynchronous::Full)
+            };
             // Switching a new file to WAL takes an exclusive lock that the busy timeout does not
             // wait for: two processes opening a new file at once can see "database is locked".
             // Once the file is in WAL mode that cannot happen; until then, try again.

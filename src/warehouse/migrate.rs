@@ -6,7 +6,50 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::SqlSafeStr;
 
 use super::db::Pool;
-use crate::sql::MIGRATIONS;
+use crate::from_row;
+use crate::sql::{Sql, Stmt, MIGRATIONS};
+
+/// Where a warehouse's metadata stands against this tidemark's migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    /// The versions this tidemark has and the warehouse has not applied.
+    pub pending: Vec<i64>,
+    /// The newest version this tidemark knows.
+    pub newest: i64,
+}
+
+impl State {
+    pub fn current(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+struct Present {
+    present: bool,
+}
+from_row!(Present { present });
+
+struct Applied {
+    version: i64,
+}
+from_row!(Applied { version });
+
+/// What `run`/`migrate` would apply, read without writing anything.
+pub async fn state(pool: &Pool) -> Result<State> {
+    let sql = Sql::new(pool.dialect());
+    let known: Vec<i64> = migrator(pool)?.iter().map(|m| m.version).collect();
+    let present: Present = pool.fetch_one(sql.fixed(Stmt::MigrationsPresent)?, &[]).await?;
+    let applied: Vec<i64> = if present.present {
+        let rows: Vec<Applied> = pool.fetch_as(sql.fixed(Stmt::MigrationsApplied)?, &[]).await?;
+        rows.into_iter().map(|r| r.version).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(State {
+        pending: known.iter().copied().filter(|v| !applied.contains(v)).collect(),
+        newest: known.iter().copied().max().unwrap_or(0),
+    })
+}
 
 /// The migrator for the pool's dialect, recording its versions in `_tidemark_migrations`.
 fn migrator(pool: &Pool) -> Result<Migrator> {

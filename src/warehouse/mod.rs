@@ -17,7 +17,7 @@ use crate::from_row;
 use crate::model::schema::TableSchema;
 use crate::sql::dialect::{Dialect, DDL_LOCK_ID, LOCK_SPACE};
 use crate::sql::{Sql, Stmt, TableCtx};
-use db::{Bind, Pool, Tx};
+use db::{Access, Bind, Pool, Tx};
 pub use tables::Recorded;
 
 pub struct Warehouse {
@@ -52,18 +52,48 @@ struct Held {
 from_row!(Held { held });
 
 impl Warehouse {
-    /// Connects and brings the metadata tables up to date.
+    /// Connects and brings the metadata tables up to date (`run`, `migrate`).
     pub async fn open(url: &str) -> Result<Arc<Warehouse>> {
-        let pool = Pool::connect(url).await?;
-        let wh = Warehouse {
+        let wh = Warehouse::new(url, Pool::connect(url).await?);
+        migrate::run(&wh.pool).await.with_context(|| format!("applying migrations to {}", wh.url))?;
+        Ok(Arc::new(wh))
+    }
+
+    /// Connects to a warehouse whose metadata tables are up to date, changing nothing there:
+    /// every command but `run` and `migrate`. Behind (or never migrated): an error that says
+    /// to run `tidemark migrate`.
+    pub async fn open_migrated(url: &str, access: Access) -> Result<Arc<Warehouse>> {
+        if !Pool::exists(url)? {
+            bail!(
+                "there is no SQLite warehouse at {} yet: `tidemark migrate` (or `tidemark run`) creates it",
+                redact_url(url)
+            );
+        }
+        let wh = Warehouse::new(url, Pool::connect_for(url, access).await?);
+        let state = migrate::state(&wh.pool)
+            .await
+            .with_context(|| format!("reading which metadata versions {} has", wh.url))?;
+        if !state.current() {
+            let pending: Vec<String> = state.pending.iter().map(|v| format!("{v:04}")).collect();
+            bail!(
+                "the warehouse {} lacks tidemark's metadata versions {} (this tidemark's newest is {:04}): \
+                 run `tidemark migrate` first (`tidemark run` also applies them)",
+                wh.url,
+                pending.join(", "),
+                state.newest
+            );
+        }
+        Ok(Arc::new(wh))
+    }
+
+    fn new(url: &str, pool: Pool) -> Warehouse {
+        Warehouse {
             sql: Sql::new(pool.dialect()),
             pool,
             url: redact_url(url),
             merge_locks: Mutex::new(HashMap::new()),
             removed_since_vacuum: Mutex::new(HashMap::new()),
-        };
-        migrate::run(&wh.pool).await.with_context(|| format!("applying migrations to {}", wh.url))?;
-        Ok(Arc::new(wh))
+        }
     }
 
     pub fn dialect(&self) -> Dialect {
