@@ -127,6 +127,16 @@ async fn setup(
     auth: Option<(&str, &str)>,
 ) -> (std::sync::Arc<Warehouse>, Lander, Config) {
     let auth_toml = auth.map(|(u, p)| format!("username = {u:?}\npassword = {p:?}\n")).unwrap_or_default();
+    setup_with(url, registry, &auth_toml).await
+}
+
+/// [`setup`] with more `[schema_registry]` settings.
+async fn setup_with(
+    url: &str,
+    registry: &RegistryServer,
+    registry_toml: &str,
+) -> (std::sync::Arc<Warehouse>, Lander, Config) {
+    let auth_toml = registry_toml;
     let cfg = Config::parse(&format!(
         "[warehouse]\nurl = {url:?}\n[schema_registry]\nurl = {:?}\n{auth_toml}[defaults]\nformat = \"avro\"\n\
          [[tables]]\nname = \"types\"\ntopic = \"{TOPIC}\"\n",
@@ -369,6 +379,52 @@ async fn bad_records_and_a_missing_registry(url: &str) {
     assert_eq!(l2.land(&batch).await.unwrap().staged.get("types"), Some(&1));
 }
 both!(bad_records_and_a_missing_registry);
+
+/// A schema id the registry answers 404 for a moment (registered a moment after its first
+/// record, a lagging registry replica) is asked for again: the record lands, not a dead letter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_the_registry_misses_for_a_moment_is_asked_again() {
+    let db = TestDb::sqlite();
+    let registry = RegistryServer::start(None).await;
+    let (wh, mut l, _) = setup(&db.url, &registry, None).await;
+    let mut p = Producer::new(&registry, None).await;
+    registry.miss_next(2);
+    let rep = l.land(&[p.upsert(1, "a", None, "c", tso(1))]).await.unwrap();
+    assert_eq!((rep.staged.get("types"), rep.dead_letters), (Some(&1), 0));
+    assert_eq!(count(&wh, "_tidemark_dead_letters").await, 0);
+    assert_eq!(registry.gets(), 4, "two 404s, then the key's and the value's schema");
+}
+
+/// A schema id still missing after the retries: its records are dead letters, the failure is
+/// remembered (no lookup per batch) but not forever: once it expires the id is asked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_schema_is_not_remembered_forever() {
+    let db = TestDb::sqlite();
+    let registry = RegistryServer::start(None).await;
+    let (wh, mut l, _) = setup_with(&db.url, &registry, "missing_id_ttl_secs = 2\n").await;
+    let mut p = Producer::new(&registry, None).await;
+    registry.miss_next(1000);
+    let rep = l.land(&[p.upsert(1, "a", None, "c", tso(1))]).await.unwrap();
+    assert_eq!(rep.dead_letters, 1);
+    let dead = rows(&wh, "_tidemark_dead_letters", "error", "id").await;
+    assert!(dead[0][0].as_deref().unwrap().contains("asked 4 times"), "{dead:?}");
+    let gets = registry.gets();
+    assert_eq!(gets, 8, "both ids, asked four times each");
+    // Remembered: the next batch does not ask again.
+    registry.miss_next(0);
+    let rep = l.land(&[p.upsert(2, "b", None, "c", tso(2))]).await.unwrap();
+    assert_eq!((rep.dead_letters, registry.gets()), (1, gets), "a missing id was asked again at once");
+    // Until it expires: then the id is asked again, and the records land.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    for ts in 3.. {
+        let rep = l.land(&[p.upsert(ts as i64, "c", None, "c", tso(ts))]).await.unwrap();
+        if rep.staged.get("types") == Some(&1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the missing schema id was never asked for again");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_basic_auth() {

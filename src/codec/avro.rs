@@ -6,8 +6,9 @@
 //! columns plus TiCDC's `_tidb_*` extension fields, which are metadata, never columns. A key
 //! with a null value is a delete, and carries no commit ts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use apache_avro::types::Value as Avro;
 use serde_json::Value as Json;
@@ -80,39 +81,122 @@ struct Writer {
     layout: Arc<RecordSchema>,
 }
 
+/// A schema id the registry did not have is asked for again this many times, with a doubling
+/// pause from [`FIRST_RETRY`], before its records become dead letters: a schema registered a
+/// moment after its first record (or a registry replica that lags) costs a pause, not records.
+const MISSING_RETRIES: u32 = 3;
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+/// Schema ids kept; past this the oldest entries are dropped (and fetched again if needed).
+const CAPACITY: usize = 1024;
+
+/// What the decoder knows of a schema id.
+enum Known {
+    Usable(Arc<Writer>),
+    /// The registry has it, but tidemark cannot use it (not a record, ...): final.
+    Unusable(String),
+    /// The registry did not have it; asked again after `until`.
+    Missing {
+        error: String,
+        until: Instant,
+    },
+}
+
 pub struct AvroDecoder {
     ctx: ValueContext,
     registry: Arc<Registry>,
-    /// id → the schema, or why it cannot be used (unknown id, not a record, ...).
-    schemas: HashMap<u32, Result<Arc<Writer>, String>>,
+    schemas: HashMap<u32, Known>,
+    /// The ids in `schemas`, oldest first (for the bound).
+    order: VecDeque<u32>,
 }
 
 impl AvroDecoder {
     pub fn new(ctx: ValueContext, registry: Arc<Registry>) -> AvroDecoder {
-        AvroDecoder { ctx, registry, schemas: HashMap::new() }
+        AvroDecoder { ctx, registry, schemas: HashMap::new(), order: VecDeque::new() }
     }
 
     /// Fetches the writer schemas a batch refers to. An unreachable registry is an error
-    /// (the batch is retried, nothing committed); an unknown id is remembered, and the
+    /// (the batch is retried, nothing committed); an id the registry still does not have after
+    /// [`MISSING_RETRIES`] is remembered as missing for the registry's `missing_ttl`, and the
     /// records using it become dead letters.
     pub async fn prefetch(&mut self, ids: Vec<u32>) -> anyhow::Result<()> {
-        let mut wanted: Vec<u32> = ids.into_iter().filter(|id| !self.schemas.contains_key(id)).collect();
+        self.trim(&ids);
+        let now = Instant::now();
+        let mut wanted: Vec<u32> = ids
+            .into_iter()
+            .filter(|id| match self.schemas.get(id) {
+                None => true,
+                Some(Known::Missing { until, .. }) => *until <= now,
+                Some(_) => false,
+            })
+            .collect();
         wanted.sort_unstable();
         wanted.dedup();
+        let mut pause = FIRST_RETRY;
+        for attempt in 0..=MISSING_RETRIES {
+            let mut missing = Vec::new();
+            for id in wanted {
+                match self.registry.schema(id).await? {
+                    None => missing.push(id),
+                    Some(text) => {
+                        let known = match Writer::parse(&text) {
+                            Ok(w) => Known::Usable(Arc::new(w)),
+                            Err(e) => Known::Unusable(format!("schema id {id}: {e}")),
+                        };
+                        self.remember(id, known);
+                    }
+                }
+            }
+            wanted = missing;
+            if wanted.is_empty() {
+                return Ok(());
+            }
+            if attempt < MISSING_RETRIES {
+                tracing::debug!(ids = ?wanted, attempt, "the schema registry does not have these schema ids (yet)");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+        let until = Instant::now() + self.registry.missing_ttl;
         for id in wanted {
-            let parsed = match self.registry.schema(id).await? {
-                None => Err(format!("schema id {id} is not in the schema registry at {}", self.registry.url())),
-                Some(text) => Writer::parse(&text).map(Arc::new).map_err(|e| format!("schema id {id}: {e}")),
-            };
-            self.schemas.insert(id, parsed);
+            let error = format!(
+                "schema id {id} is not in the schema registry at {} (asked {} times; asked again after {} s)",
+                self.registry.url(),
+                MISSING_RETRIES + 1,
+                self.registry.missing_ttl.as_secs()
+            );
+            self.remember(id, Known::Missing { error, until });
         }
         Ok(())
     }
 
+    fn remember(&mut self, id: u32, known: Known) {
+        if self.schemas.insert(id, known).is_none() {
+            self.order.push_back(id);
+        }
+    }
+
+    /// Drops the oldest ids beyond [`CAPACITY`], except those the coming batch uses.
+    fn trim(&mut self, batch: &[u32]) {
+        let mut excess = self.order.len().saturating_sub(CAPACITY);
+        if excess == 0 {
+            return;
+        }
+        let schemas = &mut self.schemas;
+        self.order.retain(|id| {
+            if excess > 0 && !batch.contains(id) {
+                excess -= 1;
+                schemas.remove(id);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
     fn writer(&self, id: u32) -> Result<Arc<Writer>, String> {
         match self.schemas.get(&id) {
-            Some(Ok(w)) => Ok(w.clone()),
-            Some(Err(e)) => Err(e.clone()),
+            Some(Known::Usable(w)) => Ok(w.clone()),
+            Some(Known::Unusable(e) | Known::Missing { error: e, .. }) => Err(e.clone()),
             None => Err(format!("schema id {id} was not fetched")),
         }
     }
@@ -342,5 +426,37 @@ fn convert(f: &Field, v: Avro, ctx: &ValueContext) -> Result<Value, String> {
         Avro::Enum(_, s) => Ok(Value::Text(s)),
         Avro::Boolean(b) => text(if b { "1" } else { "0" }.into()),
         other => Err(format!("unsupported Avro value {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SchemaRegistryConfig;
+
+    fn decoder() -> AvroDecoder {
+        let cfg = SchemaRegistryConfig {
+            url: "http://127.0.0.1:1".into(),
+            username: None,
+            password: None,
+            timeout_ms: 100,
+            missing_id_ttl_secs: 60,
+        };
+        AvroDecoder::new(ValueContext::default(), Arc::new(Registry::new(&cfg).expect("registry")))
+    }
+
+    #[test]
+    fn the_schema_cache_keeps_a_bounded_number_of_ids_but_never_the_coming_batchs() {
+        let mut d = decoder();
+        for id in 0..(CAPACITY as u32 + 500) {
+            d.remember(id, Known::Unusable(format!("{id}")));
+        }
+        // The next batch uses the oldest id and a new one: the oldest stays, others make room.
+        d.trim(&[0, 5000]);
+        assert_eq!(d.schemas.len(), CAPACITY);
+        assert_eq!(d.order.len(), CAPACITY);
+        assert!(d.schemas.contains_key(&0), "an id of the coming batch was dropped");
+        assert!(!d.schemas.contains_key(&1));
+        assert!(d.schemas.contains_key(&(CAPACITY as u32 + 499)));
     }
 }

@@ -18,6 +18,8 @@ pub struct Registry {
     shown: String,
     client: reqwest::Client,
     auth: Option<(String, Option<String>)>,
+    /// How long a schema id the registry did not have is remembered as missing.
+    pub missing_ttl: Duration,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +43,7 @@ impl Registry {
             base,
             client,
             auth: cfg.username.clone().map(|u| (u, cfg.password.clone())),
+            missing_ttl: Duration::from_secs(cfg.missing_id_ttl_secs),
         })
     }
 

@@ -137,10 +137,18 @@ pub struct SchemaRegistryConfig {
     /// Per request.
     #[serde(default = "default_registry_timeout_ms")]
     pub timeout_ms: u64,
+    /// A schema id the registry did not have (after a few retries) is remembered as missing for
+    /// this long — its records become dead letters meanwhile — and then asked for again.
+    #[serde(default = "default_missing_id_ttl_secs")]
+    pub missing_id_ttl_secs: u64,
 }
 
 fn default_registry_timeout_ms() -> u64 {
     10_000
+}
+
+fn default_missing_id_ttl_secs() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -482,6 +490,7 @@ impl std::fmt::Debug for SchemaRegistryConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("timeout_ms", &self.timeout_ms)
+            .field("missing_id_ttl_secs", &self.missing_id_ttl_secs)
             .finish()
     }
 }

@@ -1,7 +1,7 @@
 //! A Schema Registry for tests: an HTTP server speaking the calls of Confluent's REST API that
 //! TiCDC and tidemark use (`POST /subjects/{subject}/versions`, `GET /schemas/ids/{id}`,
-//! `GET /subjects/{subject}/versions/latest`), with optional basic auth and a switch that makes
-//! it unavailable.
+//! `GET /subjects/{subject}/versions/latest`), with optional basic auth, a switch that makes
+//! it unavailable and one that makes it miss the next lookups.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +17,8 @@ struct State {
     subjects: Vec<(String, usize)>,
     auth: Option<String>,
     down: bool,
+    /// The next this-many schema-id lookups answer 404 whatever is registered.
+    missing: usize,
     /// Every request, answered or refused.
     requests: usize,
     gets: usize,
@@ -88,6 +90,12 @@ impl RegistryServer {
         self.state.lock().unwrap().down = down;
     }
 
+    /// The next `n` schema-id lookups answer 404 (a registry replica that lags, a schema
+    /// registered a moment after its first record).
+    pub fn miss_next(&self, n: usize) {
+        self.state.lock().unwrap().missing = n;
+    }
+
     /// Schema lookups served so far.
     pub fn gets(&self) -> usize {
         self.state.lock().unwrap().gets
@@ -135,6 +143,10 @@ fn respond(state: &Mutex<State>, head: &str, body: &[u8]) -> (&'static str, Json
     if method == "GET" {
         if let Some(id) = path.strip_prefix("/schemas/ids/").and_then(|i| i.parse::<usize>().ok()) {
             st.gets += 1;
+            if st.missing > 0 {
+                st.missing -= 1;
+                return ("404 Not Found", json!({"error_code": 40403, "message": format!("Schema {id} not found")}));
+            }
             return match st.schemas.get(id.wrapping_sub(1)) {
                 Some(s) => ("200 OK", json!({ "schema": s })),
                 None => ("404 Not Found", json!({"error_code": 40403, "message": format!("Schema {id} not found")})),
