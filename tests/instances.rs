@@ -2,10 +2,13 @@
 //! the partitions; merges of one table never overlap across them (the warehouse's lock); when
 //! one goes, the other takes its partitions; the replica converges.
 //!
-//! Against tansu (a real broker process) the first one leaves by SIGTERM. For SIGKILL the
-//! broker must expire the dead member's session, which tansu 0.6 does not do while another
-//! member keeps heartbeating (the survivor kept half the partitions for minutes); that case
-//! runs against librdkafka's mock cluster, whose brokers the child processes reach over TCP.
+//! The group runs on librdkafka's mock cluster, whose brokers the child processes reach over
+//! TCP like any broker's: tansu 0.6's group coordinator does not keep a two-member group
+//! working. For SIGKILL it must expire the dead member's session, which it does not do while
+//! another member keeps heartbeating (the survivor kept half the partitions for minutes); and
+//! with SIGTERM, seen here and in CI, a rebalance of the two live members sometimes never
+//! completes — both revoked, one never assigned again — before either leaves. The fault tests
+//! of one instance (tests/outages.rs, tests/crash.rs) run against tansu.
 
 mod common;
 
@@ -13,7 +16,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::broker::Broker;
 use common::process::{log_path, Tidemark};
 use common::stream::{self, PARTITIONS};
 use common::TestDb;
@@ -23,12 +25,12 @@ use tidemark::warehouse::Warehouse;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_share_the_work_and_one_leaves() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start().await;
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
     let work = Workload::new(41, PARTITIONS);
     for t in &work.tables {
-        broker.create_topic(&t.spec.topic, PARTITIONS).await;
+        mock.create_topic(&t.spec.topic, PARTITIONS, 1).expect("topic");
     }
-    two_instances(dir.path(), &broker.bootstrap, work, false).await;
+    two_instances(dir.path(), &mock.bootstrap_servers(), work, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

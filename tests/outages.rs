@@ -273,18 +273,26 @@ async fn stopping_is_bounded_even_while_the_warehouse_is_away() {
 /// started are stale (another instance has landed since), and it must not take "no answer" for
 /// "nothing newer landed": it waits for the warehouse's offsets instead of rewinding those
 /// partitions to what it knew (or to offset 0) and reading them again.
+///
+/// Two instances in one group: on librdkafka's mock cluster (reached over TCP), as in
+/// tests/instances.rs — tansu 0.6 does not keep a two-member group's rebalances working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn partitions_assigned_during_a_warehouse_outage_are_not_read_again() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start().await;
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    let bootstrap = mock.bootstrap_servers();
     let db = TestDb::postgres().await;
     let (proxy, proxied) = behind_proxy(&db.url).await;
-    let (work, topics) = workload_on(&broker, 33).await;
-    let config = stream::config(dir.path(), &broker.bootstrap, &proxied, &work, "");
+    let work = Workload::new(33, PARTITIONS);
+    let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
+    for t in &topics {
+        mock.create_topic(t, PARTITIONS, 1).expect("topic");
+    }
+    let config = stream::config(dir.path(), &bootstrap, &proxied, &work, "");
     let wh = Warehouse::open(&db.url).await.unwrap();
     let done = Arc::new(AtomicU64::new(0));
     let produce = |work: Workload, changes: u64| {
-        let (bootstrap, done) = (broker.bootstrap.clone(), done.clone());
+        let (bootstrap, done) = (bootstrap.clone(), done.clone());
         std::thread::spawn(move || stream::produce(bootstrap, work, changes, 20_000, done))
     };
     // Two instances share the partitions and land a stream.
@@ -297,7 +305,7 @@ async fn partitions_assigned_during_a_warehouse_outage_are_not_read_again() {
     })
     .await;
     let _ = produce(work, 4000).join().unwrap();
-    let high = stream::high_watermarks(&broker.bootstrap, &topics);
+    let high = stream::high_watermarks(&bootstrap, &topics);
     stream::wait_landed(&wh, &high, &mut [&mut a, &mut b], Duration::from_secs(120)).await;
 
     // The warehouse goes away; `b` leaves, `a` is given its partitions; more records arrive.
@@ -311,7 +319,7 @@ async fn partitions_assigned_during_a_warehouse_outage_are_not_read_again() {
     // The outage lasts long enough for `a` to fetch from the partitions it was given.
     tokio::time::sleep(Duration::from_secs(5)).await;
     proxy.restore();
-    let high = stream::high_watermarks(&broker.bootstrap, &topics);
+    let high = stream::high_watermarks(&bootstrap, &topics);
     stream::wait_landed(&wh, &high, &mut [&mut a], Duration::from_secs(120)).await;
     stream::stop(&mut a, Duration::from_secs(30));
     let log = a.log_text();
