@@ -8,6 +8,7 @@ use std::sync::Arc;
 use common::*;
 use tidemark::land::{Gap, Lander};
 use tidemark::merge::{merge, MergeOutcome, MergeReport};
+use tidemark::sql::dialect::Dialect;
 use tidemark::warehouse::Warehouse;
 
 const TOPIC: &str = "tidb_tpcc_item";
@@ -518,3 +519,45 @@ async fn dead_letters_are_filed_under_their_table(url: &str) {
     );
 }
 both!(dead_letters_are_filed_under_their_table);
+
+/// A value the warehouse itself refuses at landing (here a trigger on the staging table, as a
+/// user's or a database's own rule would): the batch is landed in parts, the two records
+/// responsible become dead letters carrying the database's error, every other record lands —
+/// in the same call, not retried forever as an outage.
+async fn records_the_warehouse_refuses_at_landing_are_dead_letters(url: &str) {
+    let wh = Warehouse::open(url).await.expect("open warehouse");
+    let cfg = config(url, &[("item", TOPIC)]);
+    let mut l = lander(&wh, &cfg).await;
+    let c = Canal::item();
+    let item = |id: i64, name: &str| {
+        c.insert(&[Some(&id.to_string()), Some("1"), Some(name), Some("1.00"), None], tso(id as u64 + 1))
+    };
+    l.land(&records(TOPIC, 0, 0, vec![item(0, "first")])).await.expect("first batch");
+    let refuse = match wh.dialect() {
+        Dialect::Postgres => vec![
+            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW._tm_row->>'i_name' = 'poison' THEN RAISE EXCEPTION 'poison is not allowed' USING ERRCODE = '23514'; END IF; \
+             RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON _tidemark_stage_item FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
+        ],
+        _ => vec![
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON _tidemark_stage_item \
+             WHEN json_extract(NEW._tm_row, '$.i_name') = 'poison' BEGIN SELECT RAISE(ABORT, 'poison is not allowed'); END",
+        ],
+    };
+    for stmt in refuse {
+        exec(&wh, stmt).await;
+    }
+    let names = ["a", "b", "poison", "c", "d", "e", "poison", "f", "g", "h"];
+    let batch: Vec<Vec<u8>> = names.iter().enumerate().map(|(i, n)| item(i as i64 + 1, n)).collect();
+    let rep = l.land(&records(TOPIC, 0, 1, batch)).await.expect("a refused value does not fail the batch");
+    assert_eq!((rep.staged.get("item"), rep.dead_letters), (Some(&8), 2), "{rep:?}");
+    assert_eq!(rep.next_offsets[0].offset, 11);
+    let dead = rows(&wh, "_tidemark_dead_letters", "CAST(kafka_offset AS TEXT), table_name, error", "id").await;
+    assert_eq!(dead.iter().map(|d| d[0].clone()).collect::<Vec<_>>(), vec![s("3"), s("7")]);
+    assert!(dead.iter().all(|d| d[1] == s("item")), "{dead:?}");
+    assert!(dead[0][2].as_deref().unwrap().contains("poison is not allowed"), "{dead:?}");
+    assert!(matches!(merge(&wh, "item", true).await.expect("merge"), MergeOutcome::Merged(_)));
+    assert_eq!(count(&wh, "item").await, 9);
+}
+both!(records_the_warehouse_refuses_at_landing_are_dead_letters);

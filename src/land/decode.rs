@@ -21,28 +21,42 @@ impl Lander {
         for rec in batch {
             p.cover(&rec.topic, rec.partition, rec.offset);
             if let Err((table, error)) = self.prepare_one(rec, &mut p) {
-                let table = table.or_else(|| self.owner_of_refused(rec));
-                let policy = match table {
-                    Some(ti) => self.router.tables[ti].on_error,
-                    None => self.router.on_error(&rec.topic),
-                };
-                let where_ = format!("{} partition {} offset {}", rec.topic, rec.partition, rec.offset);
-                if policy == OnError::Stop {
-                    return Err(StopOnRecord(format!("record at {where_}: {error} (on_error = \"stop\")")).into());
-                }
-                warn!(topic = %rec.topic, partition = rec.partition, offset = rec.offset, %error, "record sent to the dead-letter table");
-                p.dead.push(DeadLetter {
-                    table: table.map(|ti| self.router.tables[ti].name.clone()),
-                    topic: rec.topic.clone(),
-                    partition: rec.partition,
-                    offset: rec.offset,
-                    key: rec.key.clone(),
-                    value: rec.value.clone(),
-                    error,
-                });
+                self.refuse(rec, table, error, &mut p)?;
             }
         }
         Ok(p)
+    }
+
+    /// A record that cannot land: a dead letter of the table it belongs to (`table`, else
+    /// [`Lander::owner_of_refused`]), or — under that table's `on_error = "stop"` — the error
+    /// that stops the service.
+    pub(super) fn refuse(
+        &self,
+        rec: &RawRecord,
+        table: Option<usize>,
+        error: String,
+        p: &mut Prepared,
+    ) -> anyhow::Result<()> {
+        let table = table.or_else(|| self.owner_of_refused(rec));
+        let policy = match table {
+            Some(ti) => self.router.tables[ti].on_error,
+            None => self.router.on_error(&rec.topic),
+        };
+        let where_ = format!("{} partition {} offset {}", rec.topic, rec.partition, rec.offset);
+        if policy == OnError::Stop {
+            return Err(StopOnRecord(format!("record at {where_}: {error} (on_error = \"stop\")")).into());
+        }
+        warn!(topic = %rec.topic, partition = rec.partition, offset = rec.offset, %error, "record sent to the dead-letter table");
+        p.dead.push(DeadLetter {
+            table: table.map(|ti| self.router.tables[ti].name.clone()),
+            topic: rec.topic.clone(),
+            partition: rec.partition,
+            offset: rec.offset,
+            key: rec.key.clone(),
+            value: rec.value.clone(),
+            error,
+        });
+        Ok(())
     }
 
     /// The configured table a record belongs to although it could not be decoded: the one its

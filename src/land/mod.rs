@@ -27,6 +27,7 @@ use crate::codec::{Decoder, KeyValue, ValueContext};
 use crate::config::{Format, SchemaRegistryConfig, Table};
 use crate::source::{NextOffset, RawRecord};
 use crate::sql::TableCtx;
+use crate::warehouse::failure::Failure;
 use crate::warehouse::Warehouse;
 pub use order::Gap;
 use route::Router;
@@ -61,6 +62,42 @@ pub struct LandReport {
     pub ddl: usize,
     /// Tables (by index) whose stream this batch showed cannot be ordered exactly.
     pub ordering_warned: Vec<usize>,
+}
+
+impl LandReport {
+    /// Adds what a later part of the same batch did.
+    fn absorb(&mut self, r: LandReport) {
+        self.records += r.records;
+        for (t, n) in r.staged {
+            *self.staged.entry(t).or_default() += n;
+        }
+        self.dead_letters += r.dead_letters;
+        for (t, n) in r.dead_by_table {
+            *self.dead_by_table.entry(t).or_default() += n;
+        }
+        self.duplicates += r.duplicates;
+        for n in r.next_offsets {
+            match self.next_offsets.iter_mut().find(|m| m.topic == n.topic && m.partition == n.partition) {
+                Some(m) => m.offset = m.offset.max(n.offset),
+                None => self.next_offsets.push(n),
+            }
+        }
+        self.gaps.extend(r.gaps);
+        for (t, n) in r.resent {
+            *self.resent.entry(t).or_default() += n;
+        }
+        for t in r.watermarked_topics {
+            if !self.watermarked_topics.contains(&t) {
+                self.watermarked_topics.push(t);
+            }
+        }
+        self.ddl += r.ddl;
+        for t in r.ordering_warned {
+            if !self.ordering_warned.contains(&t) {
+                self.ordering_warned.push(t);
+            }
+        }
+    }
 }
 
 /// How often a batch is decoded again because another process changed a table's recorded state
@@ -142,9 +179,60 @@ impl Lander {
     }
 
     /// Lands a batch: all of it, or (on error) none of it.
+    ///
+    /// When the database refuses the batch's data (a value out of range, a constraint, a
+    /// trigger: [`Failure::Data`]), the batch is landed in halves, and halves of those, until
+    /// each record responsible is alone; those become dead letters with the database's error
+    /// and the rest lands, in order. Any other failure is returned (what landed of the
+    /// halves so far stays landed; landing the batch again skips it).
     pub async fn land(&mut self, batch: &[RawRecord]) -> Result<LandReport> {
-        let delivered = batch.len();
         let batch = &*crate::source::batch::distinct_positions(batch);
+        let first = match self.land_once(batch).await {
+            Err(e) if Failure::of(&e) == Failure::Data => e,
+            other => return other,
+        };
+        tracing::warn!(records = batch.len(), error = %format!("{first:#}"), "the warehouse refused a batch's data: landing it in parts to find the records responsible");
+        let mut report = LandReport::default();
+        let mut parts: std::collections::VecDeque<(&[RawRecord], Option<anyhow::Error>)> =
+            std::collections::VecDeque::from([(batch, Some(first))]);
+        while let Some((part, known)) = parts.pop_front() {
+            let landed = match known {
+                Some(e) => Err(e),
+                None => self.land_once(part).await,
+            };
+            match landed {
+                Ok(r) => report.absorb(r),
+                Err(e) if Failure::of(&e) != Failure::Data => return Err(e),
+                Err(e) if part.len() == 1 => report.absorb(self.land_refused(&part[0], &e).await?),
+                Err(_) => {
+                    let (a, b) = part.split_at(part.len() / 2);
+                    parts.push_front((b, None));
+                    parts.push_front((a, None));
+                }
+            }
+        }
+        report.records = batch.len();
+        Ok(report)
+    }
+
+    /// Lands one record the database refused as a dead letter carrying the database's error.
+    async fn land_refused(&mut self, rec: &RawRecord, refusal: &anyhow::Error) -> Result<LandReport> {
+        let mut p = prepare::Prepared::new(self.router.tables.len());
+        p.cover(&rec.topic, rec.partition, rec.offset);
+        self.refuse(rec, None, format!("the warehouse refused it: {refusal:#}"), &mut p)?;
+        let (mut report, _) = self.commit(&p).await.with_context(|| {
+            format!(
+                "landing the refused record at {} partition {} offset {} as a dead letter",
+                rec.topic, rec.partition, rec.offset
+            )
+        })?;
+        report.records = 1;
+        Ok(report)
+    }
+
+    /// [`Lander::land`] in one transaction.
+    async fn land_once(&mut self, batch: &[RawRecord]) -> Result<LandReport> {
+        let delivered = batch.len();
         self.prefetch(batch).await?;
         self.refresh().await.context("reading the tables' recorded state")?;
         let mut attempt = 0;

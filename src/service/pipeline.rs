@@ -18,6 +18,7 @@ use crate::observe::health::{Dependency, Health};
 use crate::source::kafka::{commit, KafkaConsumer};
 use crate::source::positions::{Positions, TopicPartition};
 use crate::source::{batch, NextOffset, RawRecord};
+use crate::warehouse::failure::Failure;
 
 /// Totals of a consumer loop, for logs and the demo.
 #[derive(Debug, Default, Clone)]
@@ -161,7 +162,15 @@ async fn land_with_retry(
                 } else {
                     Dependency::Warehouse
                 };
-                health.failing(dependency, &format!("{e:#}"));
+                // Refused data was set aside by landing already; what is left is either an
+                // outage or a refusal no record is to blame for (a permission, a dropped table).
+                let error = match Failure::of(&e) {
+                    Failure::Other if dependency == Dependency::Warehouse => {
+                        format!("the warehouse refuses the batch (not an outage; retried until it is mended): {e:#}")
+                    }
+                    _ => format!("{e:#}"),
+                };
+                health.failing(dependency, &error);
                 debug!(error = %format!("{e:#}"), "landing failed again");
                 if *shutdown.borrow() {
                     return Ok(None);

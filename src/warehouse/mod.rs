@@ -3,6 +3,7 @@
 
 pub mod consistency;
 pub mod db;
+pub mod failure;
 pub mod migrate;
 pub mod monitor;
 pub mod tables;

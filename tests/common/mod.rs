@@ -193,6 +193,12 @@ pub async fn query(wh: &Warehouse, sql: &str, binds: &[Bind]) -> Vec<Vec<Option<
         .collect()
 }
 
+/// Runs a test's own statement (DDL the test sets up, as a user would).
+pub async fn exec(wh: &Warehouse, sql: &str) {
+    let q = Rendered { name: "a test's statement", text: sql.to_string() };
+    wh.pool.execute(q, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e:#}"));
+}
+
 /// The first cell of the first row of a test's query, as an integer.
 pub async fn query_i64(wh: &Warehouse, sql: &str, binds: &[Bind]) -> i64 {
     let rows = query(wh, sql, binds).await;
