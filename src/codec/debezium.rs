@@ -220,7 +220,7 @@ impl DebeziumDecoder {
 
     /// An object's values aligned with the layout; `None` for fields it lacks.
     fn values(&self, layout: &Layout, obj: &Map<String, Json>) -> Result<Vec<Option<Value>>, String> {
-        let zero = ValueContext { source_offset_secs: 0 };
+        let zero = ValueContext::default();
         layout
             .schema
             .columns

@@ -13,6 +13,8 @@ use crate::model::schema::{Kind, SourceType};
 pub struct ValueContext {
     /// The zone TiCDC rendered TIMESTAMP values in, as seconds east of UTC.
     pub source_offset_secs: i32,
+    /// The warehouse's text and JSON types cannot hold U+0000 (PostgreSQL's cannot).
+    pub text_without_nul: bool,
 }
 
 /// Converts one non-null text value of a column of type `ty`.
@@ -29,11 +31,25 @@ pub fn from_text(ty: &SourceType, s: &str, ctx: &ValueContext, binary_as_latin1:
             Ok(Value::Text(n.to_string()))
         }
         Kind::Float | Kind::Double => {
-            let f: f64 = s.trim().parse().map_err(|_| format!("`{}` is not a number", short(s)))?;
-            if !f.is_finite() {
-                return Err(format!("`{s}` is not a finite number"));
+            let t = s.trim();
+            let f: f64 = t.parse().map_err(|_| format!("`{}` is not a number", short(s)))?;
+            // What the replica's real / double precision holds: finite, and not a non-zero
+            // value that rounds to zero (PostgreSQL refuses both as out of range).
+            let (finite, zero) = match ty.kind {
+                Kind::Float => {
+                    let g: f32 = t.parse().map_err(|_| format!("`{}` is not a number", short(s)))?;
+                    (g.is_finite(), g == 0.0)
+                }
+                _ => (f.is_finite(), f == 0.0),
+            };
+            let what = if ty.kind == Kind::Float { "FLOAT (single precision)" } else { "DOUBLE" };
+            if !finite {
+                return Err(format!("`{}` is out of range for {what}", short(s)));
             }
-            Ok(Value::Text(s.trim().to_string()))
+            if zero && t.bytes().take_while(|b| !matches!(b, b'e' | b'E')).any(|b| (b'1'..=b'9').contains(&b)) {
+                return Err(format!("`{}` is too small for {what} (it would round to zero)", short(s)));
+            }
+            Ok(Value::Text(t.to_string()))
         }
         Kind::Decimal { precision, scale } => {
             check_decimal(s, *precision, *scale)?;
@@ -41,6 +57,9 @@ pub fn from_text(ty: &SourceType, s: &str, ctx: &ValueContext, binary_as_latin1:
         }
         Kind::Text { .. } if ty.members.is_some() && (ty.is_enum || ty.is_set) => members_to_names(ty, s),
         Kind::Text { length } => {
+            if ctx.text_without_nul && s.contains('\0') {
+                return Err("text holding U+0000, which the warehouse's text type cannot hold".into());
+            }
             if let Some(n) = length {
                 let chars = s.chars().count();
                 if chars > *n as usize {
@@ -51,6 +70,9 @@ pub fn from_text(ty: &SourceType, s: &str, ctx: &ValueContext, binary_as_latin1:
         }
         Kind::Json => {
             serde_json::from_str::<serde::de::IgnoredAny>(s).map_err(|e| format!("invalid JSON value: {e}"))?;
+            if ctx.text_without_nul && s.contains("\\u0000") && json_holds_nul(s) {
+                return Err("JSON holding U+0000, which the warehouse's jsonb cannot hold".into());
+            }
             Ok(Value::Text(s.to_string()))
         }
         Kind::EnumIndex | Kind::SetBits => Ok(Value::Text(parse_u64(s)?.to_string())),
@@ -61,11 +83,19 @@ pub fn from_text(ty: &SourceType, s: &str, ctx: &ValueContext, binary_as_latin1:
                 Ok(Value::Bytes(s.as_bytes().to_vec()))
             }
         }
-        Kind::Bit => Ok(Value::Bytes(bit_bytes(parse_u64(s)?))),
+        Kind::Bit => {
+            let n = parse_u64(s)?;
+            if let Some((_, hi)) = ty.int_range {
+                if i128::from(n) > hi {
+                    return Err(format!("{n} does not fit in {} bits", (hi + 1).trailing_zeros()));
+                }
+            }
+            Ok(Value::Bytes(bit_bytes(n)))
+        }
         Kind::Date => date(s),
-        Kind::DateTime { .. } => datetime(s, None),
-        Kind::Timestamp { .. } => datetime(s, Some(ctx.source_offset_secs)),
-        Kind::Time { .. } => time(s),
+        Kind::DateTime { fsp } => datetime(s, None, *fsp),
+        Kind::Timestamp { fsp } => datetime(s, Some(ctx.source_offset_secs), *fsp),
+        Kind::Time { fsp } => time(s, *fsp),
     }
 }
 
@@ -184,20 +214,38 @@ fn is_zero_date(s: &str) -> bool {
     d.starts_with("0000-") || d.get(5..7) == Some("00") || d.get(8..10) == Some("00")
 }
 
+/// `YYYY-MM-DD` with a four-digit year: MySQL's and TiDB's range (to 9999-12-31).
+fn four_digit_year(s: &str) -> Result<(), String> {
+    let b = s.as_bytes();
+    let ok = b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[7] == b'-';
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{}` is not a date of years 0000 to 9999", short(s)))
+    }
+}
+
 fn date(s: &str) -> Result<Value, String> {
     if is_zero_date(s) {
         return Ok(Value::Null);
+    }
+    four_digit_year(s)?;
+    if s.len() != 10 {
+        return Err(format!("`{}` is not a date", short(s)));
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| format!("`{}` is not a date: {e}", short(s)))?;
     Ok(Value::Text(s.to_string()))
 }
 
 /// DATETIME is kept as written; TIMESTAMP (`offset` = the zone it was rendered in) is
-/// converted to UTC so that it keeps its instant.
-fn datetime(s: &str, offset: Option<i32>) -> Result<Value, String> {
+/// converted to UTC so that it keeps its instant. At most `fsp` (else 6) fractional digits:
+/// more would be rounded by the replica.
+fn datetime(s: &str, offset: Option<i32>, fsp: Option<u8>) -> Result<Value, String> {
     if is_zero_date(s) {
         return Ok(Value::Null);
     }
+    four_digit_year(s)?;
+    fraction_fits(s, fsp)?;
     let fmt = if s.len() > 10 { "%Y-%m-%d %H:%M:%S%.f" } else { "%Y-%m-%d" };
     let parsed = if s.len() > 10 {
         NaiveDateTime::parse_from_str(s, fmt)
@@ -220,8 +268,32 @@ fn datetime(s: &str, offset: Option<i32>) -> Result<Value, String> {
     }
 }
 
-/// `[-]H{1,3}:MM:SS[.f]`, up to ±838:59:59.
-fn time(s: &str) -> Result<Value, String> {
+/// No more fractional digits than `fsp` (else 6, the most MySQL and the replicas keep).
+fn fraction_fits(s: &str, fsp: Option<u8>) -> Result<(), String> {
+    let digits = s.split_once('.').map_or(0, |(_, f)| f.len());
+    let most = fsp.unwrap_or(6) as usize;
+    if digits > most {
+        return Err(format!("`{}` has {digits} fractional digits; the column keeps {most}", short(s)));
+    }
+    Ok(())
+}
+
+/// Whether a JSON text holds U+0000 in a string (an escaped `\\u0000`, not a literal one).
+fn json_holds_nul(s: &str) -> bool {
+    fn walk(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(t) => t.contains('\0'),
+            serde_json::Value::Array(a) => a.iter().any(walk),
+            serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || walk(v)),
+            _ => false,
+        }
+    }
+    serde_json::from_str::<serde_json::Value>(s).map(|v| walk(&v)).unwrap_or(false)
+}
+
+/// `[-]H{1,3}:MM:SS[.f]`, up to ±838:59:59, with at most `fsp` (else 6) fractional digits.
+fn time(s: &str, fsp: Option<u8>) -> Result<Value, String> {
+    fraction_fits(s, fsp)?;
     let body = s.strip_prefix('-').unwrap_or(s);
     let (hms, frac) = body.split_once('.').unwrap_or((body, ""));
     let parts: Vec<&str> = hms.split(':').collect();
@@ -309,7 +381,7 @@ mod tests {
         assert_eq!(conv("datetime(6)", "2024-01-01 12:00:00.123400").unwrap(), text("2024-01-01 12:00:00.123400"));
         assert_eq!(conv("time", "-838:59:59").unwrap(), text("-838:59:59"));
         assert!(conv("time", "839:00:00").is_err());
-        let ctx = ValueContext { source_offset_secs: 8 * 3600 };
+        let ctx = ValueContext { source_offset_secs: 8 * 3600, ..Default::default() };
         let ts = from_text(&SourceType::parse("timestamp(3)"), "2024-01-01 07:30:00.500", &ctx, true).unwrap();
         assert_eq!(ts, text("2023-12-31 23:30:00.500"));
     }

@@ -57,7 +57,7 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceType {
     pub kind: Kind,
-    /// Integer range to validate against (for Int/UInt64 kinds).
+    /// Integer range to validate against (for Int/UInt64 kinds, and BIT(n)'s 0 ..= 2^n - 1).
     pub int_range: Option<(i128, i128)>,
     /// ENUM/SET members when the type text lists them (content-compatible mode or DDL).
     pub members: Option<Vec<String>>,
@@ -102,7 +102,11 @@ impl SourceType {
             "char" | "varchar" | "nchar" | "nvarchar" => SourceType::of(Kind::Text { length: nums.first().copied() }),
             "tinytext" | "text" | "mediumtext" | "longtext" => SourceType::of(Kind::Text { length: None }),
             "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => SourceType::of(Kind::Bytes),
-            "bit" => SourceType::of(Kind::Bit),
+            // BIT(n) holds 0 ..= 2^n - 1; a bare `bit` (canal-json's default mysqlType) says no width.
+            "bit" => SourceType {
+                int_range: nums.first().map(|&n| (0, (1i128 << n.clamp(1, 64)) - 1)),
+                ..SourceType::of(Kind::Bit)
+            },
             "date" => SourceType::of(Kind::Date),
             "datetime" => SourceType::of(Kind::DateTime { fsp }),
             "timestamp" => SourceType::of(Kind::Timestamp { fsp }),
