@@ -561,3 +561,59 @@ async fn records_the_warehouse_refuses_at_landing_are_dead_letters(url: &str) {
     assert_eq!(count(&wh, "item").await, 9);
 }
 both!(records_the_warehouse_refuses_at_landing_are_dead_letters);
+
+/// A rule a user added to the replica (a CHECK constraint on PostgreSQL; on SQLite, which
+/// cannot add one to an existing table, a trigger): the staged changes that break it are found
+/// and moved to the dead-letter table with the database's error, and the rest is merged in the
+/// same cycle — the table is not blocked.
+async fn changes_the_replica_refuses_are_set_aside_and_the_rest_merged(url: &str) {
+    let wh = Warehouse::open(url).await.expect("open warehouse");
+    let cfg = config(url, &[("item", TOPIC)]);
+    let mut l = lander(&wh, &cfg).await;
+    let c = Canal::item();
+    let row = |id: i64, price: &str, ts: u64| (id.to_string(), price.to_string(), ts);
+    let msg = |(id, price, ts): (String, String, u64)| {
+        c.insert(&[Some(&id), Some("1"), Some("pen"), Some(&price), None], tso(ts))
+    };
+    let first: Vec<Vec<u8>> = (1..=4).map(|i| msg(row(i, "10.00", i as u64))).collect();
+    l.land(&records(TOPIC, 0, 0, first)).await.expect("land");
+    assert!(matches!(merge(&wh, "item", true).await.expect("first merge"), MergeOutcome::Merged(_)));
+    let rule = match wh.dialect() {
+        Dialect::Postgres => vec!["ALTER TABLE item ADD CONSTRAINT cheap CHECK (i_price < 100)"],
+        _ => vec![
+            "CREATE TRIGGER cheap_insert BEFORE INSERT ON item WHEN CAST(NEW.i_price AS REAL) >= 100 BEGIN SELECT RAISE(ABORT, 'cheap: i_price must be below 100'); END",
+            "CREATE TRIGGER cheap_update BEFORE UPDATE ON item WHEN CAST(NEW.i_price AS REAL) >= 100 BEGIN SELECT RAISE(ABORT, 'cheap: i_price must be below 100'); END",
+        ],
+    };
+    for stmt in rule {
+        exec(&wh, stmt).await;
+    }
+    let second = vec![
+        msg(row(1, "150.00", 10)), // an update the rule refuses
+        msg(row(2, "20.00", 11)),  // a good update
+        msg(row(5, "500.00", 12)), // an insert the rule refuses
+        msg(row(6, "30.00", 13)),  // a good insert
+        msg(row(3, "999.00", 14)), // refused, then superseded by a good change
+        msg(row(3, "40.00", 15)),
+    ];
+    l.land(&records(TOPIC, 0, 4, second)).await.expect("land");
+    match merge(&wh, "item", true).await.expect("the merge goes on without the refused changes") {
+        MergeOutcome::Merged(_) => {}
+        other => panic!("{other:?}"),
+    }
+    let got = rows(&wh, "item", "CAST(i_id AS TEXT), CAST(i_price AS TEXT)", "i_id").await;
+    let prices: Vec<(String, f64)> =
+        got.iter().map(|r| (r[0].clone().unwrap(), r[1].as_deref().unwrap().parse::<f64>().unwrap())).collect();
+    assert_eq!(
+        prices,
+        vec![("1".into(), 10.0), ("2".into(), 20.0), ("3".into(), 40.0), ("4".into(), 10.0), ("6".into(), 30.0)]
+    );
+    let dead =
+        rows(&wh, "_tidemark_dead_letters", "CAST(kafka_offset AS TEXT), table_name, error", "kafka_offset").await;
+    let offsets: Vec<Option<String>> = dead.iter().map(|d| d[0].clone()).collect();
+    assert!(offsets.contains(&s("4")) && offsets.contains(&s("6")), "the refused changes are dead letters: {dead:?}");
+    assert!(!offsets.contains(&s("5")) && !offsets.contains(&s("9")), "a good change was set aside: {dead:?}");
+    assert!(dead.iter().all(|d| d[1] == s("item") && d[2].as_deref().unwrap().contains("cheap")), "{dead:?}");
+    assert_eq!(count(&wh, "_tidemark_stage_item").await, 0, "nothing is left staged");
+}
+both!(changes_the_replica_refuses_are_set_aside_and_the_rest_merged);

@@ -13,8 +13,6 @@ use crate::model::schema::{Kind, SourceType};
 pub struct ValueContext {
     /// The zone TiCDC rendered TIMESTAMP values in, as seconds east of UTC.
     pub source_offset_secs: i32,
-    /// The warehouse's text and JSON types cannot hold U+0000 (PostgreSQL's cannot).
-    pub text_without_nul: bool,
 }
 
 /// Converts one non-null text value of a column of type `ty`.
@@ -57,9 +55,6 @@ pub fn from_text(ty: &SourceType, s: &str, ctx: &ValueContext, binary_as_latin1:
         }
         Kind::Text { .. } if ty.members.is_some() && (ty.is_enum || ty.is_set) => members_to_names(ty, s),
         Kind::Text { length } => {
-            if ctx.text_without_nul && s.contains('\0') {
-                return Err("text holding U+0000, which the warehouse's text type cannot hold".into());
-            }
             if let Some(n) = length {
                 let chars = s.chars().count();
                 if chars > *n as usize {
@@ -70,9 +65,6 @@ pub fn from_text(ty: &SourceType, s: &str, ctx: &ValueContext, binary_as_latin1:
         }
         Kind::Json => {
             serde_json::from_str::<serde::de::IgnoredAny>(s).map_err(|e| format!("invalid JSON value: {e}"))?;
-            if ctx.text_without_nul && s.contains("\\u0000") && json_holds_nul(s) {
-                return Err("JSON holding U+0000, which the warehouse's jsonb cannot hold".into());
-            }
             Ok(Value::Text(s.to_string()))
         }
         Kind::EnumIndex | Kind::SetBits => Ok(Value::Text(parse_u64(s)?.to_string())),
@@ -278,19 +270,6 @@ fn fraction_fits(s: &str, fsp: Option<u8>) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether a JSON text holds U+0000 in a string (an escaped `\\u0000`, not a literal one).
-fn json_holds_nul(s: &str) -> bool {
-    fn walk(v: &serde_json::Value) -> bool {
-        match v {
-            serde_json::Value::String(t) => t.contains('\0'),
-            serde_json::Value::Array(a) => a.iter().any(walk),
-            serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || walk(v)),
-            _ => false,
-        }
-    }
-    serde_json::from_str::<serde_json::Value>(s).map(|v| walk(&v)).unwrap_or(false)
-}
-
 /// `[-]H{1,3}:MM:SS[.f]`, up to ±838:59:59, with at most `fsp` (else 6) fractional digits.
 fn time(s: &str, fsp: Option<u8>) -> Result<Value, String> {
     fraction_fits(s, fsp)?;
@@ -381,7 +360,7 @@ mod tests {
         assert_eq!(conv("datetime(6)", "2024-01-01 12:00:00.123400").unwrap(), text("2024-01-01 12:00:00.123400"));
         assert_eq!(conv("time", "-838:59:59").unwrap(), text("-838:59:59"));
         assert!(conv("time", "839:00:00").is_err());
-        let ctx = ValueContext { source_offset_secs: 8 * 3600, ..Default::default() };
+        let ctx = ValueContext { source_offset_secs: 8 * 3600 };
         let ts = from_text(&SourceType::parse("timestamp(3)"), "2024-01-01 07:30:00.500", &ctx, true).unwrap();
         assert_eq!(ts, text("2023-12-31 23:30:00.500"));
     }

@@ -127,8 +127,6 @@ impl Lander {
         ctx: ValueContext,
         registry: Option<&SchemaRegistryConfig>,
     ) -> Result<Lander> {
-        // Values are checked against what this warehouse's column types hold.
-        let ctx = ValueContext { text_without_nul: wh.dialect() == crate::sql::dialect::Dialect::Postgres, ..ctx };
         let mut caches = Vec::new();
         let mut staging = Vec::new();
         for t in &mut tables {

@@ -27,6 +27,7 @@ use crate::from_row;
 use crate::sql::dialect::{merge_lock_id, LOCK_SPACE};
 use crate::sql::{Stmt, TableCtx};
 use crate::warehouse::db::{Bind, Conn, Pool};
+use crate::warehouse::failure::Failure;
 use crate::warehouse::Warehouse;
 pub use plan::{plan, Step};
 pub use unit::{Bounds, Waiting};
@@ -122,6 +123,9 @@ pub async fn merge(wh: &Warehouse, table: &str, wait: bool) -> Result<MergeOutco
     Ok(out.remove(0).1)
 }
 
+/// How often one merge sets refused rows aside and tries again.
+const SET_ASIDE_ROUNDS: usize = 3;
+
 /// Merges a unit — one table, or every table of a consistency group in one transaction up to
 /// one common point. Returns each table's outcome, in the order given; an error fails them all.
 pub async fn merge_unit(wh: &Warehouse, targets: &[Target], wait: bool) -> Result<Vec<(String, MergeOutcome)>> {
@@ -153,7 +157,26 @@ pub async fn merge_unit(wh: &Warehouse, targets: &[Target], wait: bool) -> Resul
         locked.push(*name);
     }
     let started = Utc::now();
-    let result = unit::run(wh, &mut conn, targets, started, Instant::now()).await;
+    let mut result = unit::run(wh, &mut conn, targets, started, Instant::now()).await;
+    // Refused data: set the rows responsible aside, merge the rest in the same cycle.
+    for _ in 0..SET_ASIDE_ROUNDS {
+        let Err(e) = &result else { break };
+        if Failure::of(e) != Failure::Data {
+            break;
+        }
+        warn!(unit = %names.join(", "), error = %format!("{e:#}"), "the replica refused a merge's data: looking for the staged rows responsible");
+        match unit::set_aside_refused(wh, &mut conn, targets).await {
+            Ok(0) => break,
+            Ok(n) => {
+                info!(unit = %names.join(", "), rows = n, "refused staged rows moved to the dead-letter table; merging the rest");
+                result = unit::run(wh, &mut conn, targets, started, Instant::now()).await;
+            }
+            Err(find) => {
+                warn!(error = %format!("{find:#}"), "could not look for the refused rows");
+                break;
+            }
+        }
+    }
     release(wh, conn, &locked, result.is_ok()).await;
     finish(wh, targets, started, result).await
 }

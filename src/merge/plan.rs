@@ -23,6 +23,11 @@ pub enum Step {
 }
 
 impl Step {
+    /// Whether it writes the replica (what a trial of refused rows runs).
+    pub fn changes_replica(self) -> bool {
+        matches!(self, Step::Run(Stmt::MergeApply) | Step::Inserted(_) | Step::Updated(_) | Step::Deleted(_))
+    }
+
     pub fn statement(self) -> Stmt {
         match self {
             Step::Run(s)

@@ -17,6 +17,7 @@ use crate::model::schema::TableSchema;
 use crate::sql::{Stmt, TableCtx};
 use crate::warehouse::consistency::{self, TopicPoint};
 use crate::warehouse::db::{Bind, Conn, Tx};
+use crate::warehouse::failure::Failure;
 use crate::warehouse::tables::{self, Recorded};
 use crate::warehouse::Warehouse;
 
@@ -82,17 +83,10 @@ pub async fn run(
         .begin(sql.fixed(Stmt::MergeBegin)?)
         .await
         .with_context(|| format!("merge of {}: BEGIN", names.join(", ")))?;
-    let mut members = Vec::new();
-    for t in targets {
-        members.push(member(wh, &mut tx, t).await?);
-    }
-    let point = common_point(&members)?;
+    let (members, point) = members(wh, &mut tx, targets).await?;
     let mut reports = Vec::new();
     for m in &members {
-        let bounds = match (&m.gate, point) {
-            (Some(_), Some(high)) => Bounds { low: m.recorded.merged_point.unwrap_or(i64::MIN), high },
-            _ => Bounds::ALL,
-        };
+        let bounds = m.bounds(point);
         check_stopped(m, bounds)?;
         let report = run_table(wh, &mut tx, m, bounds, started, t0).await?;
         if m.gate.is_some() {
@@ -107,6 +101,26 @@ pub async fn run(
         r.duration = t0.elapsed();
     }
     Ok(reports)
+}
+
+/// The unit's tables as the transaction finds them, and their common point.
+async fn members(wh: &Warehouse, tx: &mut Tx<'_>, targets: &[Target]) -> Result<(Vec<Member>, Option<i64>)> {
+    let mut members = Vec::new();
+    for t in targets {
+        members.push(member(wh, tx, t).await?);
+    }
+    let point = common_point(&members)?;
+    Ok((members, point))
+}
+
+impl Member {
+    /// What its merge applies, given the unit's point.
+    fn bounds(&self, point: Option<i64>) -> Bounds {
+        match (&self.gate, point) {
+            (Some(_), Some(high)) => Bounds { low: self.recorded.merged_point.unwrap_or(i64::MIN), high },
+            _ => Bounds::ALL,
+        }
+    }
 }
 
 /// Reads a table's recorded state and, when its merges are gated, its topic's point.
@@ -229,4 +243,99 @@ async fn apply(wh: &Warehouse, tx: &mut Tx<'_>, t: &TableCtx, bounds: Bounds, re
         debug!(table, statement = name.name(), ms = step_started.elapsed().as_millis() as u64, "merge step");
     }
     Ok(())
+}
+
+/// Refused rows set aside per table and merge, at most: the next merge goes on with the rest.
+const MAX_REFUSED: usize = 1000;
+
+/// `merge_first_seq`.
+struct FirstSeq {
+    first_seq: Option<i64>,
+}
+from_row!(FirstSeq { first_seq });
+
+/// After the unit's merge failed on its data ([`Failure::Data`]: a cast, a constraint or a
+/// trigger of the replica): per table, finds the staged rows the replica refuses — trial
+/// merges of halves of the staged rows, and halves of those, each undone — and moves them to
+/// the dead-letter table with the database's error, so that the next merge applies the rest.
+/// A row that is refused only as the last change of its key is found as such; one refused
+/// only together with others is not found (the merge then keeps failing, visibly). Returns how
+/// many rows were set aside.
+pub async fn set_aside_refused(wh: &Warehouse, conn: &mut Conn, targets: &[Target]) -> Result<usize> {
+    let sql = &wh.sql;
+    let mut tx = conn.begin(sql.fixed(Stmt::MergeBegin)?).await?;
+    let (members, point) = members(wh, &mut tx, targets).await?;
+    let mut set_aside = 0;
+    for m in &members {
+        let bounds = m.bounds(point);
+        if check_stopped(m, bounds).is_err() {
+            continue;
+        }
+        let table = m.target.name.as_str();
+        let schema = if bounds.high == i64::MAX { m.schema.clone() } else { m.schema.as_of(bounds.high) };
+        let t = TableCtx::new(table, &schema);
+        replica::evolve(wh, &mut tx, &t, &schema, &mut MergeReport::default()).await?;
+        let wm: Watermark = tx.fetch_one(sql.render(Stmt::MergeWatermark, &t, &[])?, &[Bind::I64(bounds.high)]).await?;
+        let Some(last) = wm.watermark else { continue };
+        let first: FirstSeq = tx.fetch_one(sql.render(Stmt::MergeFirstSeq, &t, &[])?, &[Bind::I64(last)]).await?;
+        let Some(first) = first.first_seq else { continue };
+        let mut ranges = vec![(first, last)];
+        let mut refused = Vec::new();
+        while let Some((lo, hi)) = ranges.pop() {
+            match trial(wh, &mut tx, &t, bounds, lo, hi).await? {
+                None => {}
+                Some(error) if lo == hi => refused.push((lo, error)),
+                Some(_) => {
+                    let mid = lo + (hi - lo) / 2;
+                    ranges.push((mid + 1, hi));
+                    ranges.push((lo, mid));
+                }
+            }
+            if refused.len() >= MAX_REFUSED {
+                break;
+            }
+        }
+        for (seq, error) in &refused {
+            tracing::warn!(table, staged_row = seq, %error, "the replica refuses a staged change: moved to the dead-letter table");
+            let args =
+                [Bind::Text(table.into()), Bind::Text(format!("the replica refused it: {error}")), Bind::I64(*seq)];
+            tx.execute(sql.render(Stmt::MergeRefuseRow, &t, &[])?, &args).await?;
+            tx.execute(sql.render(Stmt::MergeUnstageRow, &t, &[])?, &[Bind::I64(*seq)]).await?;
+        }
+        set_aside += refused.len();
+    }
+    tx.commit().await.context("setting refused staged rows aside: COMMIT")?;
+    Ok(set_aside)
+}
+
+/// Merges the staged rows `from ..= to` (within `bounds`) into the replica and undoes it:
+/// `Some(error)` when the database refuses their data.
+async fn trial(
+    wh: &Warehouse,
+    tx: &mut Tx<'_>,
+    t: &TableCtx,
+    bounds: Bounds,
+    from: i64,
+    to: i64,
+) -> Result<Option<String>> {
+    let sql = &wh.sql;
+    tx.execute(sql.fixed(Stmt::MergeTrialBegin)?, &[]).await?;
+    let tried: Result<()> = async {
+        tx.execute(sql.render(Stmt::MergeDropSource, t, &[])?, &[]).await?;
+        let [seq, low, high] = bounds.source_binds(to);
+        let source = sql.render(Stmt::MergeSource, t, &[("from_seq", true.into())])?;
+        tx.execute(source, &[seq, low, high, Bind::I64(from)]).await.context("statement merge_source")?;
+        for step in plan(wh.dialect()).iter().filter(|s| s.changes_replica()) {
+            let name = step.statement();
+            tx.execute(sql.render(name, t, &[])?, &[]).await.with_context(|| format!("statement {}", name.name()))?;
+        }
+        Ok(())
+    }
+    .await;
+    tx.execute(sql.fixed(Stmt::MergeTrialEnd)?, &[]).await?;
+    match tried {
+        Ok(()) => Ok(None),
+        Err(e) if Failure::of(&e) == Failure::Data => Ok(Some(format!("{e:#}"))),
+        Err(e) => Err(e),
+    }
 }

@@ -47,7 +47,7 @@ pub async fn run(config: &Config, shutdown: watch::Receiver<bool>, hooks: Hooks)
     info!(warehouse = %wh.url, tables = tables.len(), "tidemark starting");
     let health = Arc::new(Health::new());
     health.working(Dependency::Warehouse);
-    let ctx = ValueContext { source_offset_secs: config.source_offset_secs(), ..Default::default() };
+    let ctx = ValueContext { source_offset_secs: config.source_offset_secs() };
     let mut lander = Lander::new(wh.clone(), tables.clone(), ctx, config.schema_registry.as_ref()).await?;
     let consumer = kafka::consumer(&config.kafka, &lander.topics(), health.clone())?;
     // The schedules and the heartbeat stop on shutdown and also when the consumer loop ends

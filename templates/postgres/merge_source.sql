@@ -11,5 +11,5 @@ SELECT DISTINCT ON ({% for c in t.key %}{{ m.extract(c, "s._tm_key") }}{% if not
     {{ m.extract(c, "s._tm_key" if c.is_key else "s._tm_row") }} AS {{ c.name | ident }}{% if not loop.last %},{% endif %}
 {%- endfor %}
 FROM {{ t.staging | ident }} AS s
-WHERE s._tm_seq <= $1 AND s._tm_commit_ts > $2 AND s._tm_commit_ts <= $3
+WHERE s._tm_seq <= $1 AND s._tm_commit_ts > $2 AND s._tm_commit_ts <= $3{% if from_seq is defined %} AND s._tm_seq >= $4{% endif %}
 ORDER BY {% for c in t.key %}{{ m.extract(c, "s._tm_key") }}, {% endfor %}s._tm_commit_ts DESC NULLS LAST, s._tm_topic DESC, s._tm_partition DESC, s._tm_offset DESC, s._tm_sub DESC

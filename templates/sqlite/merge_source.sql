@@ -13,6 +13,6 @@ FROM (
         ORDER BY st._tm_commit_ts DESC NULLS LAST, st._tm_topic DESC, st._tm_partition DESC, st._tm_offset DESC, st._tm_sub DESC
     ) AS _tm_rank
     FROM {{ t.staging | ident }} AS st
-    WHERE st._tm_seq <= ?1 AND st._tm_commit_ts > ?2 AND st._tm_commit_ts <= ?3
+    WHERE st._tm_seq <= ?1 AND st._tm_commit_ts > ?2 AND st._tm_commit_ts <= ?3{% if from_seq is defined %} AND st._tm_seq >= ?4{% endif %}
 ) AS s
 WHERE s._tm_rank = 1

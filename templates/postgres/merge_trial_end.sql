@@ -1,0 +1,2 @@
+{#- Undoes the trial (merge_trial_begin). -#}
+ROLLBACK TO SAVEPOINT _tm_trial
