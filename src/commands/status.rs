@@ -18,6 +18,8 @@ pub struct TableStatus {
     /// False until `run` has registered the table in this warehouse.
     pub registered: bool,
     pub staged_rows: i64,
+    /// Why its staging table could not be read (then `staged_rows` says nothing).
+    pub staging_error: Option<String>,
     /// Upstream commit time of the oldest staged change (UTC).
     pub oldest_staged_commit: Option<DateTime<Utc>>,
     pub oldest_staged_age_s: Option<f64>,
@@ -110,6 +112,7 @@ async fn table_status(wh: &Warehouse, t: &Table) -> Result<TableStatus> {
         topic: t.topic.clone(),
         registered: state.is_some(),
         staged_rows: 0,
+        staging_error: None,
         oldest_staged_commit: None,
         oldest_staged_age_s: None,
         last_merge: None,
@@ -124,10 +127,16 @@ async fn table_status(wh: &Warehouse, t: &Table) -> Result<TableStatus> {
     if state.is_none() {
         return Ok(s);
     }
-    let staged = wh.staged(&t.name).await?;
-    s.staged_rows = staged.staged_rows;
-    s.oldest_staged_commit = staged.oldest_commit_ms.and_then(DateTime::from_timestamp_millis);
-    s.oldest_staged_age_s = s.oldest_staged_commit.map(age);
+    // A staging table that cannot be read (gone, no permission) is this table's problem, said
+    // in its row: the other tables' status still shows.
+    match wh.staged(&t.name).await {
+        Ok(staged) => {
+            s.staged_rows = staged.staged_rows;
+            s.oldest_staged_commit = staged.oldest_commit_ms.and_then(DateTime::from_timestamp_millis);
+            s.oldest_staged_age_s = s.oldest_staged_commit.map(age);
+        }
+        Err(e) => s.staging_error = Some(format!("{e:#}")),
+    }
     s.last_merge = wh.last_merge(&t.name).await?.map(|m| LastMerge {
         finished_at: m.finished_at,
         status: m.status,
@@ -140,7 +149,9 @@ async fn table_status(wh: &Warehouse, t: &Table) -> Result<TableStatus> {
         newest_commit: m.newest_commit_ms.and_then(DateTime::from_timestamp_millis),
     });
     s.replica_lag_s = wh.newest_merged(&t.name).await?.and_then(DateTime::from_timestamp_millis).map(age);
-    s.consistency = wh.consistency(&t.name, |watermarked| t.watermarks.gates(watermarked)).await?;
+    if s.staging_error.is_none() {
+        s.consistency = wh.consistency(&t.name, |watermarked| t.watermarks.gates(watermarked)).await?;
+    }
     Ok(s)
 }
 
@@ -237,9 +248,12 @@ fn render_tables(statuses: &[TableStatus]) -> String {
         if let Some(why) = &s.stopped {
             result = format!("STOPPED: {why}");
         }
+        if let Some(e) = &s.staging_error {
+            result = format!("{result}; STAGING UNREADABLE: {e}");
+        }
         rows.push([
             s.table.clone(),
-            s.staged_rows.to_string(),
+            if s.staging_error.is_some() { "?".into() } else { s.staged_rows.to_string() },
             oldest,
             when,
             result,

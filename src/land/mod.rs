@@ -215,6 +215,55 @@ impl Lander {
         Ok(report)
     }
 
+    /// [`Lander::land`] topic by topic, for a batch the warehouse refuses for a reason no
+    /// record is to blame for ([`Failure::Other`]: a permission, a staging table gone): the
+    /// topics whose records land are not held back by those whose records do not. Returns what
+    /// landed and each topic that failed so, with its error; any other failure is returned.
+    pub async fn land_by_topic(&mut self, batch: &[RawRecord]) -> Result<(LandReport, Vec<(String, anyhow::Error)>)> {
+        let mut topics: Vec<&Arc<str>> = Vec::new();
+        for r in batch {
+            if !topics.contains(&&r.topic) {
+                topics.push(&r.topic);
+            }
+        }
+        let mut report = LandReport::default();
+        let mut failed = Vec::new();
+        for topic in topics {
+            let part: Vec<RawRecord> = batch.iter().filter(|r| r.topic == *topic).cloned().collect();
+            match self.land(&part).await {
+                Ok(r) => report.absorb(r),
+                Err(e) if Failure::of(&e) == Failure::Other && e.downcast_ref::<StopOnRecord>().is_none() => {
+                    failed.push((topic.to_string(), e))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((report, failed))
+    }
+
+    /// The configured tables `topic` feeds.
+    pub fn tables_of(&self, topic: &str) -> Vec<String> {
+        self.router.candidates(topic).iter().map(|&ti| self.router.tables[ti].name.clone()).collect()
+    }
+
+    /// Stops every table `topic` feeds: the warehouse refuses to land its records.
+    pub async fn stop_topic(&self, topic: &str, reason: &str) -> Result<()> {
+        for table in self.tables_of(topic) {
+            self.wh.stop_landing(&table, reason).await?;
+        }
+        Ok(())
+    }
+
+    /// The tables `topic` feeds go on: its records land again.
+    pub async fn unstop_topic(&self, topic: &str) -> Result<()> {
+        for table in self.tables_of(topic) {
+            if self.wh.unstop_landing(&table).await? {
+                tracing::info!(table, topic, "its records land again: the table goes on");
+            }
+        }
+        Ok(())
+    }
+
     /// Lands one record the database refused as a dead letter carrying the database's error.
     async fn land_refused(&mut self, rec: &RawRecord, refusal: &anyhow::Error) -> Result<LandReport> {
         let mut p = prepare::Prepared::new(self.router.tables.len());

@@ -141,18 +141,34 @@ async fn table_gauges(wh: &Warehouse, health: &Health, tables: &[(String, Waterm
     let mut stopped = Vec::new();
     for (table, policy) in tables {
         let Some(state) = wh.table(table).await? else { continue };
-        let staged = wh.staged(table).await?;
-        let age = |ms: i64| (now - ms) as f64 / 1000.0;
         let why = state.stopped.clone();
-        crate::observe::telemetry::staging(table, staged.staged_rows, staged.oldest_commit_ms.map(age), why.is_some());
-        if let Some(ms) = wh.newest_merged(table).await? {
-            crate::observe::telemetry::commit_lag(table, age(ms));
+        if let Some(why) = &why {
+            stopped.push((table.clone(), why.clone()));
         }
-        let point = wh.consistency(table, |w| policy.gates(w)).await?.and_then(|c| c.point);
-        let point_age = point.map(|p| age(p >> 18));
-        crate::observe::telemetry::consistency(table, point_age, state.ordering_warning.is_some());
-        if let Some(why) = why {
-            stopped.push((table.clone(), why));
+        // One table's unreadable staging (gone, no permission) leaves the others' gauges and
+        // the stopped tables as they are.
+        let gauges = async {
+            let staged = wh.staged(table).await?;
+            let age = |ms: i64| (now - ms) as f64 / 1000.0;
+            crate::observe::telemetry::staging(
+                table,
+                staged.staged_rows,
+                staged.oldest_commit_ms.map(age),
+                why.is_some(),
+            );
+            if let Some(ms) = wh.newest_merged(table).await? {
+                crate::observe::telemetry::commit_lag(table, age(ms));
+            }
+            let point = wh.consistency(table, |w| policy.gates(w)).await?.and_then(|c| c.point);
+            crate::observe::telemetry::consistency(
+                table,
+                point.map(|p| age(p >> 18)),
+                state.ordering_warning.is_some(),
+            );
+            anyhow::Ok(())
+        };
+        if let Err(e) = gauges.await {
+            debug!(table, error = %format!("{e:#}"), "reading the table's gauges");
         }
     }
     health.set_stopped(stopped);

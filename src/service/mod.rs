@@ -1,6 +1,7 @@
 //! `tidemark run`: consumers, landing and scheduled merges in one process, until told to stop.
 
 mod heartbeat;
+mod held;
 pub mod http;
 pub mod pipeline;
 pub mod scheduler;

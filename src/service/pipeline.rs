@@ -11,6 +11,7 @@ use rdkafka::consumer::{CommitMode, Consumer};
 use tokio::sync::watch;
 use tracing::{debug, info, warn, Instrument};
 
+use super::held::Held;
 use crate::codec::registry::RegistryUnavailable;
 use crate::config::KafkaConfig;
 use crate::land::{LandReport, Lander, StopOnRecord};
@@ -59,8 +60,10 @@ pub async fn consume(
     let mut landed: HashMap<TopicPartition, i64> = HashMap::new();
     let Some(start) = offsets_with_retry(lander, health, &mut shutdown).await else { return Ok(stats) };
     let mut positions = Positions::new(start);
+    let mut held = Held::default();
     let mut stopping = *shutdown.borrow();
     while !stopping {
+        held.retry_due(consumer);
         let read = batch::read(consumer, cfg, health, &mut shutdown).await;
         stopping = read.stopping;
         let mut records = read.records;
@@ -82,13 +85,17 @@ pub async fn consume(
         let landing = land_with_retry(lander, &records, health, &mut shutdown)
             .instrument(tracing::info_span!("batch", records = records.len()))
             .await?;
-        let Some(report) = landing else {
+        let Some(Landed { report, refused }) = landing else {
             warn!(
                 records = records.len(),
                 "stopping while landing fails: the last records read stay uncommitted and are read again by the next run"
             );
             break;
         };
+        for (topic, error) in &refused {
+            held.hold(consumer, lander, topic, error);
+        }
+        held.landed(lander, &report).await;
         crate::failpoint::hit("land.committed");
         commit(consumer, &report.next_offsets, CommitMode::Async);
         for n in &report.next_offsets {
@@ -138,17 +145,45 @@ fn commit_owned(consumer: &KafkaConsumer, landed: HashMap<TopicPartition, i64>) 
     }
 }
 
-/// Lands a batch, retrying with backoff while the warehouse or the registry is away. `None`:
-/// told to stop while it still fails (nothing of the batch is committed).
+/// A landed batch, and the topics whose records the warehouse refused (with why): their
+/// tables are to be stopped and the topics held back, the rest is landed.
+struct Landed {
+    report: LandReport,
+    refused: Vec<(String, String)>,
+}
+
+/// Lands a batch, retrying with backoff while the warehouse or the registry is away. A refusal
+/// no record is to blame for lands the batch topic by topic: the topics refused are returned
+/// (when their tables can be stopped), the others land. `None`: told to stop while it still
+/// fails (nothing of the batch is committed).
 async fn land_with_retry(
     lander: &mut Lander,
     batch: &[RawRecord],
     health: &Health,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<Option<LandReport>> {
+) -> Result<Option<Landed>> {
     let mut backoff = Duration::from_millis(500);
     loop {
-        match lander.land(batch).await {
+        let mut landed = lander.land(batch).await.map(|report| Landed { report, refused: Vec::new() });
+        if matches!(&landed, Err(e) if Failure::of(e) == Failure::Other && !unavailable_registry(e)) {
+            landed = match lander.land_by_topic(batch).await {
+                Ok((report, failed)) if failed.is_empty() => Ok(Landed { report, refused: Vec::new() }),
+                Ok((report, failed)) => {
+                    let refused: Vec<(String, String)> =
+                        failed.iter().map(|(t, e)| (t.clone(), format!("{e:#}"))).collect();
+                    let mut stoppable = true;
+                    for (topic, error) in &refused {
+                        stoppable &= lander.stop_topic(topic, error).await.is_ok();
+                    }
+                    match (stoppable, failed.into_iter().next()) {
+                        (false, Some((_, e))) => Err(e),
+                        _ => Ok(Landed { report, refused }),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+        }
+        match landed {
             Ok(r) => {
                 health.working(Dependency::Warehouse);
                 health.working(Dependency::SchemaRegistry);
@@ -157,11 +192,8 @@ async fn land_with_retry(
             Err(e) if e.downcast_ref::<StopOnRecord>().is_some() => return Err(e),
             Err(e) => {
                 // Said once per outage (Health logs the change), then at debug level per retry.
-                let dependency = if e.chain().any(|c| c.is::<RegistryUnavailable>()) {
-                    Dependency::SchemaRegistry
-                } else {
-                    Dependency::Warehouse
-                };
+                let dependency =
+                    if unavailable_registry(&e) { Dependency::SchemaRegistry } else { Dependency::Warehouse };
                 // Refused data was set aside by landing already; what is left is either an
                 // outage or a refusal no record is to blame for (a permission, a dropped table).
                 let error = match Failure::of(&e) {
@@ -179,6 +211,10 @@ async fn land_with_retry(
             }
         }
     }
+}
+
+fn unavailable_registry(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<RegistryUnavailable>())
 }
 
 /// The warehouse's next offset of every partition, retried with backoff while the warehouse

@@ -203,6 +203,27 @@ impl Warehouse {
         Ok(Some(accepted))
     }
 
+    /// Stops `table` because the warehouse refuses to land its records (`status` and `/readyz`
+    /// show `reason`); its merges stop too until [`Warehouse::unstop_landing`].
+    pub async fn stop_landing(&self, table: &str, reason: &str) -> Result<()> {
+        let args = [Bind::Text(table.into()), Bind::Text(format!("landing refused: {reason}")), Bind::OptI64(None)];
+        self.pool
+            .execute(self.sql.fixed(Stmt::StopTable)?, &args)
+            .await
+            .with_context(|| format!("stopping `{table}`"))?;
+        Ok(())
+    }
+
+    /// Undoes [`Warehouse::stop_landing`] (not a stop for any other reason). True: it was stopped so.
+    pub async fn unstop_landing(&self, table: &str) -> Result<bool> {
+        let n = self
+            .pool
+            .execute(self.sql.fixed(Stmt::UnstopLanding)?, &[Bind::Text(table.into())])
+            .await
+            .with_context(|| format!("letting `{table}` go on"))?;
+        Ok(n > 0)
+    }
+
     /// The in-process lock of a table's merges.
     pub fn merge_lock(&self, table: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.merge_locks.lock().unwrap_or_else(|e| e.into_inner());
