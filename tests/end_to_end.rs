@@ -372,3 +372,46 @@ async fn a_dropped_service_leaves_nothing_running() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(beats().await, after_abort, "nothing beats once the service is gone");
 }
+
+/// Configured topics that do not exist when `run` starts (Debezium creates a table's topic with
+/// its first event) are read within seconds of their creation (the 40 s bound is far below
+/// librdkafka's periodic metadata refresh, 5 minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_topic_created_after_the_start_is_read_within_seconds() {
+    use common::process::{log_path, Tidemark};
+    use common::stream;
+    let dir = tempfile::tempdir().unwrap();
+    // tansu, a broker process: how a real broker tells a client about a new topic.
+    let broker = common::broker::Broker::start().await;
+    let bootstrap = broker.bootstrap.clone();
+    let db = TestDb::postgres().await;
+    let work = tidemark::demo::workload::Workload::new(61, stream::PARTITIONS);
+    let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
+    // None of the configured topics exists at the start.
+    let config = stream::config(dir.path(), &bootstrap, &db.url, &work, "");
+    let wh = Warehouse::open(&db.url).await.unwrap();
+    let mut run = Tidemark::run(&config, &log_path("late-topic.log"), &[]);
+    // Created once the consumer has been told they do not exist.
+    tokio::task::block_in_place(|| run.wait_for_log("Subscribed topic not available", Duration::from_secs(30)));
+    for t in &topics {
+        broker.create_topic(t, stream::PARTITIONS).await;
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let model = tokio::task::block_in_place(|| stream::produce(bootstrap.clone(), work, 1000, 4000, done));
+    let high = stream::high_watermarks(&bootstrap, &topics);
+    stream::wait_landed(&wh, &high, &mut [&mut run], Duration::from_secs(40)).await;
+    // And merged by the service (a gated merge also waits for the topic's partition count,
+    // which the heartbeat records).
+    common::eventually("both tables merged", Duration::from_secs(30), || {
+        let log = run.log_text();
+        async move {
+            ["item", "orders"]
+                .iter()
+                .all(|t| log.lines().any(|l| l.contains("\"merged\"") && l.contains(&format!("\"table\":\"{t}\""))))
+        }
+    })
+    .await;
+    stream::stop(&mut run, Duration::from_secs(30));
+    stream::assert_converged(&wh, &config, &model).await;
+    db.drop_db().await;
+}

@@ -552,6 +552,30 @@ mod tests {
         );
     }
 
+    /// Doubles arrive as JSON numbers: each is read to exactly the f64 it names (serde_json's
+    /// `float_roundtrip`), e.g. `1.2345678912345679E8` was staged as `123456789.1234568`.
+    #[test]
+    fn doubles_are_read_to_the_exact_binary_value() {
+        let schema = r#"{"type":"struct","fields":[{"type":"struct","field":"after","fields":[{"field":"x","type":"double"}]}]}"#;
+        for literal in [
+            "1.2345678912345679E8",
+            "-1e-300",
+            "2.2250738585072014E-308",
+            "4.9E-324",
+            "1.7976931348623157E308",
+            "0.30000000000000004",
+            "8.988465674311579E307",
+            "-6.103515625E-5",
+        ] {
+            let doc =
+                format!(r#"{{"schema":{schema},"payload":{{"op":"c","source":{{}},"after":{{"x":{literal}}}}}}}"#);
+            let ev = rows(DebeziumDecoder::default().decode(None, Some(doc.as_bytes()), None).unwrap()).remove(0);
+            let Some(Value::Text(staged)) = ev.after.unwrap().pop() else { panic!("{literal}: not text") };
+            let want: f64 = literal.parse().unwrap();
+            assert_eq!(staged.parse::<f64>().unwrap().to_bits(), want.to_bits(), "{literal} staged as {staged}");
+        }
+    }
+
     #[test]
     fn schemaless_values_follow_the_hints() {
         let mut hints = Hints::new();
