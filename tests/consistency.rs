@@ -398,3 +398,24 @@ async fn a_key_on_two_partitions_without_watermarks_is_reported(url: &str) {
     svc.stop().await;
 }
 both!(a_key_on_two_partitions_without_watermarks_is_reported);
+
+/// Upstream idle for two minutes while TiCDC's watermarks keep coming: the replica is up to
+/// date as of the newest watermark, and `status` says so — its lag is not the age of the last
+/// change.
+async fn an_idle_upstream_does_not_make_the_replica_lag(url: &str) {
+    let mut up = Upstream::new(&["item"], 1);
+    let svc = Service::start(&up, url, &["item"], "");
+    let wh = Warehouse::open(url).await.unwrap();
+    let tso_ago = |secs: i64| ((chrono::Utc::now().timestamp_millis() - secs * 1000) as u64) << 18;
+    up.upsert("item", 0, 1, "a", tso_ago(120));
+    up.watermark("item", &[0], tso_ago(119));
+    up.landed(&wh).await;
+    merge_and_check(&wh, &up, &svc.targets()).await;
+    up.watermark("item", &[0], tso_ago(0));
+    up.landed(&wh).await;
+    let status = tidemark::commands::status::collect(&wh, &svc.config.tables().unwrap()).await.unwrap();
+    let lag = status.tables[0].replica_lag_s.expect("a replica lag");
+    assert!(lag < 30.0, "upstream idle, watermarks current, yet a replica lag of {lag:.0} s");
+    svc.stop().await;
+}
+both!(an_idle_upstream_does_not_make_the_replica_lag);

@@ -27,8 +27,9 @@ pub struct TableStatus {
     pub dead_letters: i64,
     /// Why the table's merges are stopped, if they are.
     pub stopped: Option<String>,
-    /// How far the replica is behind upstream: seconds from the upstream commit of the newest
-    /// change the replica holds (by the last successful merge) to now.
+    /// How far the replica is behind upstream: where the stream carries watermarks, seconds
+    /// from the point the replica is consistent as of to now (it keeps moving while upstream
+    /// is idle); otherwise from the upstream commit of the newest change it holds.
     pub replica_lag_s: Option<f64>,
     /// Its consistency group, if any (merged together with the group's other tables).
     pub group: Option<String>,
@@ -151,6 +152,12 @@ async fn table_status(wh: &Warehouse, t: &Table) -> Result<TableStatus> {
     s.replica_lag_s = wh.newest_merged(&t.name).await?.and_then(DateTime::from_timestamp_millis).map(age);
     if s.staging_error.is_none() {
         s.consistency = wh.consistency(&t.name, |watermarked| t.watermarks.gates(watermarked)).await?;
+    }
+    // Where the stream carries watermarks the replica is upstream as of its point, which keeps
+    // moving while upstream is idle (TiCDC sends watermarks all the same): that is its lag, not
+    // the age of the newest change it holds.
+    if let Some(as_of) = s.consistency.as_ref().and_then(|c| c.as_of) {
+        s.replica_lag_s = Some(age(as_of).max(0.0));
     }
     Ok(s)
 }
