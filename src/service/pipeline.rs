@@ -166,22 +166,7 @@ async fn land_with_retry(
     loop {
         let mut landed = lander.land(batch).await.map(|report| Landed { report, refused: Vec::new() });
         if matches!(&landed, Err(e) if Failure::of(e) == Failure::Other && !unavailable_registry(e)) {
-            landed = match lander.land_by_topic(batch).await {
-                Ok((report, failed)) if failed.is_empty() => Ok(Landed { report, refused: Vec::new() }),
-                Ok((report, failed)) => {
-                    let refused: Vec<(String, String)> =
-                        failed.iter().map(|(t, e)| (t.clone(), format!("{e:#}"))).collect();
-                    let mut stoppable = true;
-                    for (topic, error) in &refused {
-                        stoppable &= lander.stop_topic(topic, error).await.is_ok();
-                    }
-                    match (stoppable, failed.into_iter().next()) {
-                        (false, Some((_, e))) => Err(e),
-                        _ => Ok(Landed { report, refused }),
-                    }
-                }
-                Err(e) => Err(e),
-            };
+            landed = land_topic_by_topic(lander, batch).await;
         }
         match landed {
             Ok(r) => {
@@ -211,6 +196,22 @@ async fn land_with_retry(
             }
         }
     }
+}
+
+/// A batch the warehouse refuses for no record's fault, landed topic by topic: the refused
+/// topics' tables are stopped and the topics returned; the others land. When even the stop
+/// cannot be recorded, that is the error (and the whole batch is retried).
+async fn land_topic_by_topic(lander: &mut Lander, batch: &[RawRecord]) -> Result<Landed> {
+    let (report, failed) = lander.land_by_topic(batch).await?;
+    let refused: Vec<(String, String)> = failed.iter().map(|(t, e)| (t.clone(), format!("{e:#}"))).collect();
+    for (topic, error) in &refused {
+        if let Err(e) = lander.stop_topic(topic, error).await {
+            return Err(e.context(format!(
+                "the warehouse refuses the records of topic {topic} ({error}); stopping its tables"
+            )));
+        }
+    }
+    Ok(Landed { report, refused })
 }
 
 fn unavailable_registry(e: &anyhow::Error) -> bool {

@@ -17,7 +17,7 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Connection, Postgres, Row as _, Sqlite, Transaction, TypeInfo, ValueRef};
+use sqlx::{ConnectOptions, Connection, Postgres, Row as _, Sqlite, Transaction, TypeInfo, ValueRef};
 
 use crate::config::redact::redact_url;
 use crate::sql::dialect::Dialect;
@@ -345,6 +345,10 @@ pub enum Tx<'c> {
     Lite(Transaction<'c, Sqlite>),
 }
 
+/// sqlx's note of a statement slower than a second: debug, not a warning — merges and COPYs of
+/// large batches take seconds by design, and tidemark reports their durations itself.
+const SLOW_STATEMENT_LEVEL: log::LevelFilter = log::LevelFilter::Debug;
+
 /// What a command may do to the warehouse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -396,7 +400,8 @@ impl Pool {
                 .map_err(|e| anyhow!("warehouse url {}: {e}", redact_url(url)))?
                 .application_name("tidemark")
                 // Identifier-derived literals in templates rely on standard strings.
-                .options(options);
+                .options(options)
+                .log_slow_statements(SLOW_STATEMENT_LEVEL, Duration::from_secs(1));
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(30))
@@ -413,7 +418,8 @@ impl Pool {
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(|e| anyhow!("warehouse url {}: {e}", redact_url(url)))?
                 .busy_timeout(Duration::from_secs(120))
-                .foreign_keys(true);
+                .foreign_keys(true)
+                .log_slow_statements(SLOW_STATEMENT_LEVEL, Duration::from_secs(1));
             let opts = if read_only {
                 // The file's journal mode (WAL, set by the first writer) is left as it is.
                 opts.read_only(true).create_if_missing(false)
