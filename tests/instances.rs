@@ -25,22 +25,14 @@ use tidemark::warehouse::Warehouse;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_share_the_work_and_one_leaves() {
     let dir = tempfile::tempdir().unwrap();
-    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
-    let work = Workload::new(41, PARTITIONS);
-    for t in &work.tables {
-        mock.create_topic(&t.spec.topic, PARTITIONS, 1).expect("topic");
-    }
+    let (mock, work, _) = stream::workload_on_mock(41);
     two_instances(dir.path(), &mock.bootstrap_servers(), work, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_share_the_work_and_one_is_killed() {
     let dir = tempfile::tempdir().unwrap();
-    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
-    let work = Workload::new(42, PARTITIONS);
-    for t in &work.tables {
-        mock.create_topic(&t.spec.topic, PARTITIONS, 1).expect("topic");
-    }
+    let (mock, work, _) = stream::workload_on_mock(42);
     two_instances(dir.path(), &mock.bootstrap_servers(), work, true).await;
 }
 

@@ -279,15 +279,10 @@ async fn stopping_is_bounded_even_while_the_warehouse_is_away() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn partitions_assigned_during_a_warehouse_outage_are_not_read_again() {
     let dir = tempfile::tempdir().unwrap();
-    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    let (mock, work, topics) = stream::workload_on_mock(33);
     let bootstrap = mock.bootstrap_servers();
     let db = TestDb::postgres().await;
     let (proxy, proxied) = behind_proxy(&db.url).await;
-    let work = Workload::new(33, PARTITIONS);
-    let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
-    for t in &topics {
-        mock.create_topic(t, PARTITIONS, 1).expect("topic");
-    }
     let config = stream::config(dir.path(), &bootstrap, &proxied, &work, "");
     let wh = Warehouse::open(&db.url).await.unwrap();
     let done = Arc::new(AtomicU64::new(0));

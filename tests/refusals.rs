@@ -12,9 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::process::{log_path, Tidemark};
-use common::stream::{self, PARTITIONS};
+use common::stream;
 use common::TestDb;
-use tidemark::demo::workload::Workload;
 use tidemark::warehouse::Warehouse;
 
 /// `tidemark status --json` for `table`: its `stopped` reason, if any.
@@ -32,14 +31,9 @@ fn stopped(config: &std::path::Path, table: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_table_the_warehouse_refuses_stops_alone_and_goes_on_by_itself() {
     let dir = tempfile::tempdir().unwrap();
-    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    let (mock, work, topics) = stream::workload_on_mock(51);
     let bootstrap = mock.bootstrap_servers();
     let db = TestDb::postgres().await;
-    let work = Workload::new(51, PARTITIONS);
-    let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
-    for t in &topics {
-        mock.create_topic(t, PARTITIONS, 1).expect("topic");
-    }
     let config = stream::config(dir.path(), &bootstrap, &db.url, &work, "[http]\nlisten = \"127.0.0.1:0\"\n");
     let wh = Warehouse::open(&db.url).await.unwrap();
     let done = Arc::new(AtomicU64::new(0));

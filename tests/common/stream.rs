@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{Producer, ThreadedProducer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use tidemark::demo::produce::send_waiting;
 use tidemark::demo::workload::{Message, Workload};
 use tidemark::warehouse::Warehouse;
@@ -81,6 +82,18 @@ pub fn produce(bootstrap: String, mut work: Workload, changes: u64, rate: u64, d
     assert_eq!(failed, 0, "{failed} records were not delivered: the broker does not hold the model's stream");
     done.store(u64::MAX, Ordering::Relaxed);
     work
+}
+
+/// librdkafka's mock cluster (its brokers listen on TCP like any broker's) holding the topics
+/// of the workload of `seed`: the workload and its topics.
+pub fn workload_on_mock(seed: u64) -> (MockCluster<'static, DefaultProducerContext>, Workload, Vec<String>) {
+    let mock = MockCluster::new(1).expect("mock cluster");
+    let work = Workload::new(seed, PARTITIONS);
+    let topics: Vec<String> = work.tables.iter().map(|t| t.spec.topic.clone()).collect();
+    for t in &topics {
+        mock.create_topic(t, PARTITIONS, 1).expect("topic");
+    }
+    (mock, work, topics)
 }
 
 /// Every partition's end offset, as the broker says.
