@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, DEFAULT_CONFIG};
 use crate::sql::dialect::Dialect;
-use crate::warehouse::db::{Access, Pool};
+use crate::warehouse::db::Access;
 use crate::warehouse::Warehouse;
 
 #[derive(Debug, Parser)]
@@ -194,14 +194,12 @@ fn exit(ok: bool) -> ExitCode {
 async fn migrate(config: &Config) -> Result<ExitCode> {
     let url = config.warehouse.url();
     // `None`: an SQLite file that does not exist yet.
-    let pending = match Pool::exists(url)? {
-        true => {
-            let pool = Pool::connect_for(url, Access::ReadOnly).await?;
-            let state = crate::warehouse::migrate::state(&pool).await?;
-            pool.close().await;
+    let pending = match Warehouse::open_existing(url, Access::ReadOnly).await? {
+        Some((before, state)) => {
+            before.pool.close().await;
             Some(state.pending.len())
         }
-        false => None,
+        None => None,
     };
     let wh = Warehouse::open(url).await?;
     let newest = crate::warehouse::migrate::state(&wh.pool).await?.newest;

@@ -20,7 +20,7 @@ pub async fn run(config: &Config, dialect: Option<Dialect>, table: Option<&str>)
     // Looking changes nothing: the configured warehouse is only read, and only when it exists
     // (a script for a warehouse tidemark does not drive needs no local SQLite file).
     let url = config.warehouse.url();
-    let wh = if (config.warehouse.url.is_some() || dialect.is_none_or(|d| d.executed())) && Pool::exists(url)? {
+    let wh = if config.warehouse.url.is_some() || dialect.is_none_or(|d| d.executed()) {
         recorded(url).await?
     } else {
         None
@@ -49,13 +49,7 @@ pub async fn run(config: &Config, dialect: Option<Dialect>, table: Option<&str>)
 
 /// The warehouse, read-only, when it holds tidemark's metadata (else nothing is recorded yet).
 async fn recorded(url: &str) -> Result<Option<std::sync::Arc<Warehouse>>> {
-    let pool = Pool::connect_for(url, Access::ReadOnly).await?;
-    let current = crate::warehouse::migrate::state(&pool).await?.current();
-    pool.close().await;
-    Ok(match current {
-        true => Some(Warehouse::open_migrated(url, Access::ReadOnly).await?),
-        false => None,
-    })
+    Ok(Warehouse::open_existing(url, Access::ReadOnly).await?.filter(|(_, state)| state.current()).map(|(wh, _)| wh))
 }
 
 /// A table's schema for a script: what the warehouse recorded, else its source_ddl, else the

@@ -178,18 +178,18 @@ impl Lander {
         &self.router.tables
     }
 
-    /// Lands a batch: all of it, or (on error) none of it.
-    ///
-    /// When the database refuses the batch's data (a value out of range, a constraint, a
+    /// Lands a batch in one transaction: all of it, or (on error) none of it — except that
+    /// when the database refuses the batch's data (a value out of range, a constraint, a
     /// trigger: [`Failure::Data`]), the batch is landed in halves, and halves of those, until
     /// each record responsible is alone; those become dead letters with the database's error
     /// and the rest lands, in order. Any other failure is returned (what landed of the
     /// halves so far stays landed; landing the batch again skips it).
     pub async fn land(&mut self, batch: &[RawRecord]) -> Result<LandReport> {
+        let delivered = batch.len();
         let batch = &*crate::source::batch::distinct_positions(batch);
         let first = match self.land_once(batch).await {
             Err(e) if Failure::of(&e) == Failure::Data => e,
-            other => return other,
+            other => return other.map(|r| LandReport { records: delivered, ..r }),
         };
         tracing::warn!(records = batch.len(), error = %format!("{first:#}"), "the warehouse refused a batch's data: landing it in parts to find the records responsible");
         let mut report = LandReport::default();
@@ -211,7 +211,7 @@ impl Lander {
                 }
             }
         }
-        report.records = batch.len();
+        report.records = delivered;
         Ok(report)
     }
 

@@ -64,16 +64,12 @@ impl Warehouse {
     /// every command but `run` and `migrate`. Behind (or never migrated): an error that says
     /// to run `tidemark migrate`.
     pub async fn open_migrated(url: &str, access: Access) -> Result<Arc<Warehouse>> {
-        if !Pool::exists(url)? {
+        let Some((wh, state)) = Warehouse::open_existing(url, access).await? else {
             bail!(
                 "there is no SQLite warehouse at {} yet: `tidemark migrate` (or `tidemark run`) creates it",
                 redact_url(url)
             );
-        }
-        let wh = Warehouse::new(url, Pool::connect_for(url, access).await?);
-        let state = migrate::state(&wh.pool)
-            .await
-            .with_context(|| format!("reading which metadata versions {} has", wh.url))?;
+        };
         if !state.current() {
             let pending: Vec<String> = state.pending.iter().map(|v| format!("{v:04}")).collect();
             bail!(
@@ -84,7 +80,20 @@ impl Warehouse {
                 state.newest
             );
         }
-        Ok(Arc::new(wh))
+        Ok(wh)
+    }
+
+    /// Connects to an existing warehouse without changing anything, and says where its
+    /// metadata stands. `None`: an SQLite file that does not exist (nothing is created).
+    pub async fn open_existing(url: &str, access: Access) -> Result<Option<(Arc<Warehouse>, migrate::State)>> {
+        if !Pool::exists(url)? {
+            return Ok(None);
+        }
+        let wh = Warehouse::new(url, Pool::connect_for(url, access).await?);
+        let state = migrate::state(&wh.pool)
+            .await
+            .with_context(|| format!("reading which metadata versions {} has", wh.url))?;
+        Ok(Some((Arc::new(wh), state)))
     }
 
     fn new(url: &str, pool: Pool) -> Warehouse {
