@@ -7,7 +7,8 @@
 //! Connect schema (type + semantic name: `io.debezium.time.Date` is epoch days, `MicroTimestamp`
 //! epoch µs, `org.apache.kafka.connect.data.Decimal` base64 bytes at a scale, …); without it,
 //! from the table's recorded types (e.g. its source_ddl), else from the JSON values themselves.
-//! Order: TiCDC's `source.commit_ts`, PostgreSQL's `source.lsn`, else the place in the partition.
+//! Order: TiCDC's `source.commit_ts`; PostgreSQL's commit order (`source.sequence`, see
+//! [`postgres_order`]); else — MySQL's connector, snapshot records — the place in the partition.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -69,6 +70,8 @@ pub struct DebeziumDecoder {
     ctx: ValueContext,
     /// Connect struct schemas seen, by their JSON text.
     layouts: HashMap<String, Arc<Layout>>,
+    /// The placeholder as a binary column carries it (base64 of its UTF-8 bytes).
+    unavailable_b64: String,
 }
 
 /// Upstream types known for a table, for payloads without a schema.
@@ -76,7 +79,8 @@ pub type Hints = HashMap<String, SourceType>;
 
 impl DebeziumDecoder {
     pub fn new(ctx: ValueContext) -> DebeziumDecoder {
-        DebeziumDecoder { ctx, layouts: HashMap::new() }
+        let unavailable_b64 = base64::engine::general_purpose::STANDARD.encode(ctx.unavailable_value.as_bytes());
+        DebeziumDecoder { ctx, layouts: HashMap::new(), unavailable_b64 }
     }
 
     pub fn decode(
@@ -122,7 +126,7 @@ impl DebeziumDecoder {
             Some(other) => return Err(format!("unknown Debezium op `{other}`")),
             None => return Err("a Debezium payload without `op`".into()),
         };
-        let order = commit_ts.or_else(|| src("lsn").and_then(Json::as_u64));
+        let order = commit_ts.or_else(|| postgres_order(source, p.get("op").and_then(Json::as_str)));
         let commit_ms =
             commit_ts.map(|t| (t >> 18) as i64).or_else(|| src("ts_ms").and_then(Json::as_i64)).filter(|&m| m > 0);
         // Both images share one struct schema; the key's fields name the key.
@@ -130,12 +134,15 @@ impl DebeziumDecoder {
         let image = |name: &str| p.get(name).and_then(Json::as_object);
         let any_image = image("after").or(image("before")).ok_or("neither `after` nor `before`")?;
         let layout = self.layout(image_schema, any_image, hints)?;
+        // A snapshot read has every value; a streamed change may carry the placeholder for a
+        // column PostgreSQL did not send (an unchanged TOASTed value).
+        let partial = p.get("op").and_then(Json::as_str) != Some("r");
         let after = match image("after") {
-            Some(a) => Some(self.values(&layout, a)?.into_iter().map(|v| v.unwrap_or(Value::Null)).collect()),
+            Some(a) => Some(self.values(&layout, a, partial)?.into_iter().map(|v| v.unwrap_or(Value::Null)).collect()),
             None => None,
         };
         let before = match image("before") {
-            Some(b) => Some(self.values(&layout, b)?),
+            Some(b) => Some(self.values(&layout, b, false)?),
             None => None,
         };
         if op != Op::Delete && after.is_none() {
@@ -164,7 +171,7 @@ impl DebeziumDecoder {
         key_names: Vec<String>,
     ) -> Result<Decoded, String> {
         let layout = self.layout(kschema, obj, hints)?;
-        let before = self.values(&layout, obj)?;
+        let before = self.values(&layout, obj, false)?;
         Ok(Decoded::Rows(vec![RowEvent {
             source_db: String::new(),
             source_table: String::new(),
@@ -218,8 +225,9 @@ impl DebeziumDecoder {
         Ok(Arc::new(Layout { schema: RecordSchema::new(columns), specs }))
     }
 
-    /// An object's values aligned with the layout; `None` for fields it lacks.
-    fn values(&self, layout: &Layout, obj: &Map<String, Json>) -> Result<Vec<Option<Value>>, String> {
+    /// An object's values aligned with the layout; `None` for fields it lacks. `partial`: a
+    /// value equal to the unavailable-value placeholder is [`Value::Unchanged`].
+    fn values(&self, layout: &Layout, obj: &Map<String, Json>, partial: bool) -> Result<Vec<Option<Value>>, String> {
         let zero = ValueContext::default();
         layout
             .schema
@@ -228,11 +236,49 @@ impl DebeziumDecoder {
             .zip(&layout.specs)
             .map(|(col, spec)| match obj.get(&col.name) {
                 None => Ok(None),
+                Some(Json::String(v)) if partial && self.is_placeholder(v, spec) => Ok(Some(Value::Unchanged)),
                 Some(v) => convert(v, spec, &self.ctx, &zero)
                     .map(Some)
                     .map_err(|e| format!("column `{}` ({}): {e}", col.name, col.source_type)),
             })
             .collect()
+    }
+}
+
+/// The order key of a Debezium PostgreSQL connector's change: PostgreSQL's commit order.
+///
+/// A streamed change's `source.lsn` is where the change itself was written, not where its
+/// transaction committed: a transaction still open when the snapshot started streams later
+/// with a *lower* LSN than the snapshot's records carry. `source.sequence` is
+/// `["<lastCommitLsn>", "<lsn>"]`, the commit LSN of the transaction streamed before this
+/// one: it grows with commit order, so a key's later transaction never sorts below an earlier
+/// one, and changes of one transaction tie (then the partition's offset order decides).
+/// Snapshot records (`op: r`, `source.snapshot` other than `false`) carry no order key of
+/// their own: they take their partition's previous one, so a change streamed after them —
+/// after, in the topic, is after the snapshot read the row — always wins.
+fn postgres_order(source: Option<&Map<String, Json>>, op: Option<&str>) -> Option<u64> {
+    let source = source?;
+    let snapshot = source.get("snapshot").and_then(Json::as_str).is_some_and(|s| s != "false");
+    if op == Some("r") || snapshot {
+        return None;
+    }
+    match source.get("sequence").and_then(Json::as_str) {
+        Some(seq) => {
+            let parts: Vec<Option<String>> = serde_json::from_str(seq).ok()?;
+            parts.first()?.as_deref()?.parse().ok()
+        }
+        None => source.get("lsn").and_then(Json::as_u64),
+    }
+}
+
+impl DebeziumDecoder {
+    /// Whether a string value is the placeholder (as text, or as a binary column's base64).
+    fn is_placeholder(&self, v: &str, spec: &Spec) -> bool {
+        match spec.unit {
+            Unit::Base64 => v == self.unavailable_b64,
+            Unit::Guess if spec.ty.kind == Kind::Bytes => v == self.unavailable_b64,
+            _ => v == &*self.ctx.unavailable_value,
+        }
     }
 }
 
@@ -368,6 +414,9 @@ fn convert(v: &Json, spec: &Spec, ctx: &ValueContext, utc: &ValueContext) -> Res
         Unit::Guess => guess(ty, v),
         u => u,
     };
+    if let Some(special) = special_value(ty, unit, v) {
+        return Ok(Value::Text(special.into()));
+    }
     match (unit, v) {
         (Unit::Days, Json::Number(n)) => {
             let d = n.as_i64().ok_or("not a day number")?;
@@ -391,7 +440,11 @@ fn convert(v: &Json, spec: &Spec, ctx: &ValueContext, utc: &ValueContext) -> Res
             text(decimal_from_be(&bytes, scale as u32), ctx)
         }
         (Unit::BitsLittleEndian, Json::String(s)) => {
+            // Little-endian; zero may come as no bytes at all (Debezium's PostgreSQL B'00000').
             let mut b = b64(s)?;
+            if b.is_empty() {
+                b.push(0);
+            }
             b.reverse();
             let first = b.iter().position(|&x| x != 0).unwrap_or(b.len().saturating_sub(1));
             Ok(Value::Bytes(b[first..].to_vec()))
@@ -409,6 +462,34 @@ fn convert(v: &Json, spec: &Spec, ctx: &ValueContext, utc: &ValueContext) -> Res
         (_, Json::String(s)) => text(s.clone(), ctx),
         (_, o @ (Json::Object(_) | Json::Array(_))) => Ok(Value::Text(o.to_string())),
         (_, other) => Err(format!("unexpected value {other}")),
+    }
+}
+
+/// PostgreSQL's values beyond the ordinary, as Debezium's PostgreSQL connector sends them:
+/// `NaN`/`Infinity`/`-Infinity` floats (strings), `infinity`/`-infinity` timestamps (pgjdbc's
+/// `DATE_POSITIVE_INFINITY`/`DATE_NEGATIVE_INFINITY` as epoch numbers; strings for
+/// `ZonedTimestamp`). Staged as PostgreSQL spells them; each replica keeps what it can hold.
+fn special_value(ty: &SourceType, unit: Unit, v: &Json) -> Option<&'static str> {
+    const POSITIVE_INFINITY: i64 = 9_223_372_036_825_200_000;
+    const NEGATIVE_INFINITY: i64 = -9_223_372_036_832_400_000;
+    match (&ty.kind, unit, v) {
+        (Kind::Float | Kind::Double, _, Json::String(s)) => match s.as_str() {
+            "NaN" => Some("NaN"),
+            "Infinity" => Some("Infinity"),
+            "-Infinity" => Some("-Infinity"),
+            _ => None,
+        },
+        (_, Unit::Millis | Unit::Micros | Unit::Nanos, Json::Number(n)) => match n.as_i64() {
+            Some(POSITIVE_INFINITY) => Some("infinity"),
+            Some(NEGATIVE_INFINITY) => Some("-infinity"),
+            _ => None,
+        },
+        (_, Unit::Zoned, Json::String(s)) => match s.as_str() {
+            "infinity" => Some("infinity"),
+            "-infinity" => Some("-infinity"),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -490,7 +571,8 @@ mod tests {
         let mut d = DebeziumDecoder::default();
         let ev = rows(d.decode(Some(key.as_bytes()), Some(insert.as_bytes()), None).unwrap()).remove(0);
         assert_eq!((ev.source_db.as_str(), ev.source_table.as_str()), ("public", "customers"));
-        assert_eq!((ev.commit_ts, ev.commit_ms), (Some(22910504), Some(1714283798721)));
+        // Ordered by the last commit LSN of `source.sequence`, not by the change's own `lsn`.
+        assert_eq!((ev.commit_ts, ev.commit_ms), (Some(22910216), Some(1714283798721)));
         assert_eq!(
             ev.schema.columns.iter().map(|c| c.source_type.as_str()).collect::<Vec<_>>(),
             vec!["int", "text", "text", "text"]

@@ -9,10 +9,22 @@ use crate::model::change::Value;
 use crate::model::schema::{Kind, SourceType};
 
 /// Settings that change how values are read.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone)]
 pub struct ValueContext {
     /// The zone TiCDC rendered TIMESTAMP values in, as seconds east of UTC.
     pub source_offset_secs: i32,
+    /// What Debezium sends for a column it did not read (`unavailable.value.placeholder`:
+    /// an unchanged TOASTed column of PostgreSQL); for binary columns, its UTF-8 bytes.
+    pub unavailable_value: std::sync::Arc<str>,
+}
+
+/// Debezium's default `unavailable.value.placeholder`.
+pub const DEBEZIUM_UNAVAILABLE_VALUE: &str = "__debezium_unavailable_value";
+
+impl Default for ValueContext {
+    fn default() -> Self {
+        ValueContext { source_offset_secs: 0, unavailable_value: DEBEZIUM_UNAVAILABLE_VALUE.into() }
+    }
 }
 
 /// Converts one non-null text value of a column of type `ty`.
@@ -144,7 +156,12 @@ fn check_decimal(s: &str, precision: Option<u8>, scale: Option<u8>) -> Result<()
         && int.bytes().all(|b| b.is_ascii_digit())
         && frac.bytes().all(|b| b.is_ascii_digit())
         && !(body.contains('.') && frac.is_empty() && int.is_empty())
-        && int.len() + frac.len() <= 96;
+        && match precision {
+            // MySQL's DECIMAL holds 65 digits; 96 leaves room for any scale's zeros.
+            Some(_) => int.len() + frac.len() <= 96,
+            // Unconstrained (PostgreSQL's `numeric`, via Debezium): what PostgreSQL holds.
+            None => int.len() <= 131_072 && frac.len() <= 16_383,
+        };
     if !ok {
         return Err(format!("`{}` is not a decimal number", short(s)));
     }
@@ -360,7 +377,7 @@ mod tests {
         assert_eq!(conv("datetime(6)", "2024-01-01 12:00:00.123400").unwrap(), text("2024-01-01 12:00:00.123400"));
         assert_eq!(conv("time", "-838:59:59").unwrap(), text("-838:59:59"));
         assert!(conv("time", "839:00:00").is_err());
-        let ctx = ValueContext { source_offset_secs: 8 * 3600 };
+        let ctx = ValueContext { source_offset_secs: 8 * 3600, ..Default::default() };
         let ts = from_text(&SourceType::parse("timestamp(3)"), "2024-01-01 07:30:00.500", &ctx, true).unwrap();
         assert_eq!(ts, text("2023-12-31 23:30:00.500"));
     }

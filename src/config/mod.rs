@@ -171,6 +171,13 @@ pub struct Defaults {
     pub watermarks: Watermarks,
     /// Put every table in this consistency group (see [`TableConfig::group`]).
     pub group: Option<String>,
+    /// Debezium's `unavailable.value.placeholder`: a value equal to it is "unchanged".
+    #[serde(default = "default_unavailable_value")]
+    pub unavailable_value: String,
+}
+
+fn default_unavailable_value() -> String {
+    crate::codec::text_values::DEBEZIUM_UNAVAILABLE_VALUE.into()
 }
 
 impl Default for Defaults {
@@ -182,6 +189,7 @@ impl Default for Defaults {
             source_timezone: default_tz(),
             watermarks: Watermarks::default(),
             group: None,
+            unavailable_value: default_unavailable_value(),
         }
     }
 }
@@ -425,6 +433,14 @@ impl Config {
             watermarks: t.watermarks.unwrap_or(self.defaults.watermarks),
             group: t.group.clone().or_else(|| self.defaults.group.clone()),
         })
+    }
+
+    /// How values are read: the source time zone, Debezium's placeholder.
+    pub fn value_context(&self) -> crate::codec::ValueContext {
+        crate::codec::ValueContext {
+            source_offset_secs: self.source_offset_secs(),
+            unavailable_value: self.defaults.unavailable_value.as_str().into(),
+        }
     }
 
     /// Source time zone as seconds east of UTC.

@@ -187,7 +187,7 @@ async fn compare_rows(
         let want: Vec<Option<String>> = want
             .iter()
             .map(|v| match v {
-                crate::model::change::Value::Null => None,
+                crate::model::change::Value::Null | crate::model::change::Value::Unchanged => None,
                 crate::model::change::Value::Text(s) => Some(s.clone()),
                 crate::model::change::Value::Bytes(b) => {
                     let mut s = String::new();

@@ -150,7 +150,7 @@ pub fn key_of(spec: &Spec, row: &[Value]) -> Vec<String> {
                 crate::model::change::push_hex(&mut s, b);
                 s
             }
-            Value::Null => String::new(),
+            Value::Null | Value::Unchanged => String::new(),
         })
         .collect()
 }
@@ -422,7 +422,7 @@ pub fn index_value_partition(spec: &Spec, row: &[Value], partitions: i32) -> i32
 
 fn json_value(out: &mut String, v: &Value) {
     match v {
-        Value::Null => out.push_str("null"),
+        Value::Null | Value::Unchanged => out.push_str("null"),
         Value::Text(s) => write_json_str(out, s),
         // canal-json: each byte as the code point U+0000..U+00FF.
         Value::Bytes(b) => write_json_str(out, &b.iter().map(|&x| x as char).collect::<String>()),

@@ -155,6 +155,9 @@ impl Lander {
         }
         let key = c.key_json();
         self.watch_ordering(ti, rec, &key, p);
+        if c.is_partial() && !p.partial.contains(&ti) {
+            p.partial.push(ti);
+        }
         let commit_ts = match c.commit_ts {
             Some(ts) => Some(i64::try_from(ts).map_err(|_| format!("commit ts {ts} is out of range"))?),
             None => None,

@@ -62,6 +62,8 @@ pub struct LandReport {
     pub ddl: usize,
     /// Tables (by index) whose stream this batch showed cannot be ordered exactly.
     pub ordering_warned: Vec<usize>,
+    /// Tables (by index) recorded as staging rows that leave unchanged columns out.
+    pub partial_recorded: Vec<usize>,
 }
 
 impl LandReport {
@@ -97,6 +99,11 @@ impl LandReport {
                 self.ordering_warned.push(t);
             }
         }
+        for t in r.partial_recorded {
+            if !self.partial_recorded.contains(&t) {
+                self.partial_recorded.push(t);
+            }
+        }
     }
 }
 
@@ -116,6 +123,8 @@ pub struct Lander {
     watermarked: std::collections::HashSet<String>,
     /// Keys seen per partition, for streams without watermarks.
     key_partitions: ordering::KeyPartitions,
+    /// Tables (by index) recorded as staging partial rows (no need to record it again).
+    partial_recorded: std::collections::HashSet<usize>,
 }
 
 impl Lander {
@@ -145,7 +154,7 @@ impl Lander {
         let mut decoders = HashMap::new();
         for t in &tables {
             if let std::collections::hash_map::Entry::Vacant(e) = decoders.entry(t.format) {
-                e.insert(Decoder::new(t.format, ctx, registry.clone())?);
+                e.insert(Decoder::new(t.format, ctx.clone(), registry.clone())?);
             }
         }
         let mut watermarked = std::collections::HashSet::new();
@@ -162,6 +171,7 @@ impl Lander {
             staging,
             watermarked,
             key_partitions: Default::default(),
+            partial_recorded: Default::default(),
         })
     }
 
@@ -294,6 +304,7 @@ impl Lander {
                     for ti in &report.ordering_warned {
                         self.key_partitions.warned(*ti);
                     }
+                    self.partial_recorded.extend(report.partial_recorded.iter().copied());
                     report.records = delivered;
                     return Ok(report);
                 }

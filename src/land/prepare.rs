@@ -85,6 +85,8 @@ pub struct Prepared {
     pub news: SchemaNews,
     /// Tables (by index) whose stream cannot be ordered exactly, and why.
     pub ordering: Vec<(usize, String)>,
+    /// Tables (by index) with staged rows that leave unchanged columns out.
+    pub partial: Vec<usize>,
 }
 
 impl Prepared {
@@ -98,6 +100,7 @@ impl Prepared {
             ddl: Vec::new(),
             news: SchemaNews::default(),
             ordering: Vec::new(),
+            partial: Vec::new(),
         }
     }
 

@@ -102,6 +102,16 @@ impl Lander {
                 .await
                 .with_context(|| format!("recording that topic {topic} carries watermarks"))?;
         }
+        for &ti in &p.partial {
+            if self.partial_recorded.contains(&ti) {
+                continue;
+            }
+            let table = self.router.tables[ti].name.clone();
+            tx.execute(sql.fixed(Stmt::SetPartialRows)?, &[Bind::Text(table)]).await.with_context(|| {
+                format!("recording that `{}` stages rows with unchanged columns", self.router.tables[ti].name)
+            })?;
+            report.partial_recorded.push(ti);
+        }
         for (ti, why) in &p.ordering {
             let table = self.router.tables[*ti].name.clone();
             tx.execute(sql.fixed(Stmt::SetOrderingWarning)?, &[Bind::Text(table), Bind::Text(why.clone())]).await?;

@@ -10,6 +10,9 @@ pub enum Step {
     Run(Stmt),
     /// Run it with the watermark bound as parameter 1.
     Bounded(Stmt),
+    /// Like `Bounded`, only for tables whose staged rows may leave columns out
+    /// ([`crate::sql::TableCtx::partial_rows`]).
+    Fill(Stmt),
     /// A query returning cumulative (inserted, updated, deleted) counters, read before ...
     Baseline(Stmt),
     /// ... and after the statements that change the replica: the difference is what they did.
@@ -28,10 +31,16 @@ impl Step {
         matches!(self, Step::Run(Stmt::MergeApply) | Step::Inserted(_) | Step::Updated(_) | Step::Deleted(_))
     }
 
+    /// Whether a merge of this table runs it.
+    pub fn runs_for(self, t: &crate::sql::TableCtx) -> bool {
+        !matches!(self, Step::Fill(_)) || t.partial_rows
+    }
+
     pub fn statement(self) -> Stmt {
         match self {
             Step::Run(s)
             | Step::Bounded(s)
+            | Step::Fill(s)
             | Step::Baseline(s)
             | Step::Counts(s)
             | Step::Inserted(s)
@@ -47,6 +56,7 @@ pub fn plan(dialect: Dialect) -> &'static [Step] {
     match dialect {
         Dialect::Postgres => &[
             Step::Bounded(Stmt::MergeSource),
+            Step::Fill(Stmt::MergeFill),
             Step::Baseline(Stmt::MergeCounts),
             Step::Run(Stmt::MergeApply),
             Step::Counts(Stmt::MergeCounts),
@@ -56,6 +66,7 @@ pub fn plan(dialect: Dialect) -> &'static [Step] {
         Dialect::Sqlite => &[
             Step::Run(Stmt::MergeDropSource),
             Step::Bounded(Stmt::MergeSource),
+            Step::Fill(Stmt::MergeFill),
             Step::Deleted(Stmt::MergeDelete),
             Step::Updated(Stmt::MergeUpdate),
             Step::Inserted(Stmt::MergeInsert),

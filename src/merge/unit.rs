@@ -48,8 +48,10 @@ struct Watermark {
     watermark: Option<i64>,
     oldest_commit_ms: Option<i64>,
     newest_commit_ms: Option<i64>,
+    /// Staged rows may leave unchanged columns out ([`TableCtx::partial_rows`]).
+    partial_rows: bool,
 }
-from_row!(Watermark { watermark, oldest_commit_ms, newest_commit_ms });
+from_row!(Watermark { watermark, oldest_commit_ms, newest_commit_ms, partial_rows });
 
 /// `merge_counts`: this transaction's cumulative insert/update/delete counters of the replica.
 #[derive(Default, Clone, Copy)]
@@ -177,7 +179,7 @@ async fn run_table(
     let sql = &wh.sql;
     let table = m.target.name.as_str();
     let schema = if bounds.high == i64::MAX { m.schema.clone() } else { m.schema.as_of(bounds.high) };
-    let t = TableCtx::new(table, &schema);
+    let mut t = TableCtx::new(table, &schema);
     let mut report = MergeReport { table: table.into(), ..Default::default() };
     replica::evolve(wh, tx, &t, &schema, &mut report).await?;
 
@@ -188,6 +190,7 @@ async fn run_table(
     let Some(watermark) = wm.watermark else {
         return Ok(None);
     };
+    t.partial_rows = wm.partial_rows;
     report.watermark = watermark;
     report.point = m.gate.is_some().then_some(bounds.high);
     report.oldest_commit_ms = wm.oldest_commit_ms;
@@ -207,7 +210,7 @@ async fn run_table(
 async fn apply(wh: &Warehouse, tx: &mut Tx<'_>, t: &TableCtx, bounds: Bounds, report: &mut MergeReport) -> Result<()> {
     let table = t.name.as_str();
     let mut baseline = Counters::default();
-    for step in plan(wh.dialect()) {
+    for step in plan(wh.dialect()).iter().filter(|s| s.runs_for(t)) {
         let name = step.statement();
         let step_started = Instant::now();
         let text = wh.sql.render(name, t, &[])?;
@@ -218,7 +221,7 @@ async fn apply(wh: &Warehouse, tx: &mut Tx<'_>, t: &TableCtx, bounds: Bounds, re
             Step::Run(_) => {
                 tx.execute(text, &[]).await.with_context(ctx)?;
             }
-            Step::Bounded(_) => {
+            Step::Bounded(_) | Step::Fill(_) => {
                 tx.execute(text, &source).await.with_context(ctx)?;
             }
             Step::Baseline(_) | Step::Counts(_) => {
@@ -273,10 +276,11 @@ pub async fn set_aside_refused(wh: &Warehouse, conn: &mut Conn, targets: &[Targe
         }
         let table = m.target.name.as_str();
         let schema = if bounds.high == i64::MAX { m.schema.clone() } else { m.schema.as_of(bounds.high) };
-        let t = TableCtx::new(table, &schema);
+        let mut t = TableCtx::new(table, &schema);
         replica::evolve(wh, &mut tx, &t, &schema, &mut MergeReport::default()).await?;
         let wm: Watermark = tx.fetch_one(sql.render(Stmt::MergeWatermark, &t, &[])?, &[Bind::I64(bounds.high)]).await?;
         let Some(last) = wm.watermark else { continue };
+        t.partial_rows = wm.partial_rows;
         let first: FirstSeq = tx.fetch_one(sql.render(Stmt::MergeFirstSeq, &t, &[])?, &[Bind::I64(last)]).await?;
         let Some(first) = first.first_seq else { continue };
         let mut ranges = vec![(first, last)];
@@ -324,7 +328,13 @@ async fn trial(
         tx.execute(sql.render(Stmt::MergeDropSource, t, &[])?, &[]).await?;
         let [seq, low, high] = bounds.source_binds(to);
         let source = sql.render(Stmt::MergeSource, t, &[("from_seq", true.into())])?;
-        tx.execute(source, &[seq, low, high, Bind::I64(from)]).await.context("statement merge_source")?;
+        tx.execute(source, &[seq.clone(), low.clone(), high.clone(), Bind::I64(from)])
+            .await
+            .context("statement merge_source")?;
+        if t.partial_rows {
+            let fill = sql.render(Stmt::MergeFill, t, &[("from_seq", true.into())])?;
+            tx.execute(fill, &[seq, low, high, Bind::I64(from)]).await.context("statement merge_fill")?;
+        }
         for step in plan(wh.dialect()).iter().filter(|s| s.changes_replica()) {
             let name = step.statement();
             tx.execute(sql.render(name, t, &[])?, &[]).await.with_context(|| format!("statement {}", name.name()))?;

@@ -17,6 +17,9 @@ pub enum Value {
     Null,
     Text(String),
     Bytes(Vec<u8>),
+    /// Not sent: the column kept its value (Debezium's placeholder for an unchanged TOASTed
+    /// column). Left out of the staged row, so the merge keeps what the replica holds.
+    Unchanged,
 }
 
 impl Value {
@@ -27,7 +30,7 @@ impl Value {
     /// Appends the value as JSON: strings stay strings, bytes become a hex string, NULL is null.
     pub fn write_json(&self, out: &mut String) {
         match self {
-            Value::Null => out.push_str("null"),
+            Value::Null | Value::Unchanged => out.push_str("null"),
             Value::Text(s) => write_json_str(out, s),
             Value::Bytes(b) => {
                 out.push('"');
@@ -174,12 +177,18 @@ impl Change {
             .map(|(c, _)| c.name.as_str())
     }
 
-    /// The row image as a JSON object, `None` for a delete.
+    /// Whether the row image leaves columns out ([`Value::Unchanged`]).
+    pub fn is_partial(&self) -> bool {
+        self.row.as_ref().is_some_and(|r| r.contains(&Value::Unchanged))
+    }
+
+    /// The row image as a JSON object, `None` for a delete; unchanged columns left out.
     pub fn row_json(&self) -> Option<String> {
         let row = self.row.as_ref()?;
         let mut out = String::with_capacity(24 * row.len() + 2);
         out.push('{');
-        for (i, (col, v)) in self.schema.columns.iter().zip(row).enumerate() {
+        let present = self.schema.columns.iter().zip(row).filter(|(_, v)| **v != Value::Unchanged);
+        for (i, (col, v)) in present.enumerate() {
             if i > 0 {
                 out.push(',');
             }
@@ -292,6 +301,7 @@ impl KeyOf {
             .zip(self.names.iter())
             .map(|(&i, name)| match row.get(i) {
                 Some(Value::Null) | None => Err(format!("key column `{name}` is NULL")),
+                Some(Value::Unchanged) => Err(format!("key column `{name}` is sent as unchanged (a placeholder)")),
                 Some(v) => Ok(v.clone()),
             })
             .collect()

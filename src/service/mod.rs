@@ -12,7 +12,6 @@ use anyhow::{Context, Result};
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::codec::ValueContext;
 use crate::config::Config;
 use crate::land::Lander;
 use crate::observe::health::{Dependency, Health};
@@ -48,7 +47,7 @@ pub async fn run(config: &Config, shutdown: watch::Receiver<bool>, hooks: Hooks)
     info!(warehouse = %wh.url, tables = tables.len(), "tidemark starting");
     let health = Arc::new(Health::new());
     health.working(Dependency::Warehouse);
-    let ctx = ValueContext { source_offset_secs: config.source_offset_secs() };
+    let ctx = config.value_context();
     let mut lander = Lander::new(wh.clone(), tables.clone(), ctx, config.schema_registry.as_ref()).await?;
     let consumer = kafka::consumer(&config.kafka, &lander.topics(), health.clone())?;
     // The schedules and the heartbeat stop on shutdown and also when the consumer loop ends

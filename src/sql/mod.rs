@@ -75,6 +75,9 @@ pub struct TableCtx {
     pub columns: Vec<ColumnCtx>,
     pub key: Vec<ColumnCtx>,
     pub non_key: Vec<ColumnCtx>,
+    /// Staged rows may leave columns out (unchanged, e.g. Debezium's TOAST placeholder): the
+    /// merge fills them from the key's earlier staged changes, else keeps the replica's value.
+    pub partial_rows: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,7 +91,14 @@ pub struct ColumnCtx {
 impl TableCtx {
     /// A table whose schema is not known yet: enough for staging statements.
     pub fn bare(name: &str) -> TableCtx {
-        TableCtx { name: name.into(), staging: staging_table(name), columns: vec![], key: vec![], non_key: vec![] }
+        TableCtx {
+            name: name.into(),
+            staging: staging_table(name),
+            columns: vec![],
+            key: vec![],
+            non_key: vec![],
+            partial_rows: false,
+        }
     }
 
     pub fn new(name: &str, schema: &TableSchema) -> TableCtx {
@@ -101,7 +111,7 @@ impl TableCtx {
         // Key columns in key order, which may differ from column order.
         let key = schema.key.iter().filter_map(|k| schema.column(k)).map(col).collect();
         let non_key = columns.iter().filter(|c| !c.is_key).cloned().collect();
-        TableCtx { name: name.into(), staging: staging_table(name), columns, key, non_key }
+        TableCtx { name: name.into(), staging: staging_table(name), columns, key, non_key, partial_rows: false }
     }
 }
 

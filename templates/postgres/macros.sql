@@ -30,6 +30,15 @@
 {%- endif -%}
 {%- endmacro %}
 
+{#- The merged value of column c from the source row `s` over the replica row `r`: the
+    source's; for a table whose changes may leave columns out (partial), the replica's where the
+    change left c out and merge_fill found it nowhere. -#}
+{%- macro merged(c, partial, s, r) -%}
+{%- if partial -%}CASE WHEN {{ s }}._tidemark_row ? {{ c.name | lit }} OR {{ s }}._tidemark_fill ? {{ c.name | lit }} THEN {{ s }}.{{ c.name | ident }} ELSE {{ r }}.{{ c.name | ident }} END
+{%- else -%}{{ s }}.{{ c.name | ident }}
+{%- endif -%}
+{%- endmacro %}
+
 {%- macro key_match(t, left, right) -%}
 {%- for c in t.key %}{{ left }}.{{ c.name | ident }} = {{ right }}.{{ c.name | ident }}{% if not loop.last %} AND {% endif %}{% endfor -%}
 {%- endmacro %}

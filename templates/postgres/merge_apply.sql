@@ -8,7 +8,7 @@ WHEN MATCHED AND s._tidemark_op = 'd' THEN
     DELETE
 {%- if t.non_key %}
 WHEN MATCHED THEN
-    UPDATE SET {% for c in t.non_key %}{{ c.name | ident }} = s.{{ c.name | ident }}{% if not loop.last %},
+    UPDATE SET {% for c in t.non_key %}{{ c.name | ident }} = {{ m.merged(c, t.partial_rows, "s", "t") }}{% if not loop.last %},
                {% endif %}{% endfor %}
 {%- else %}
 WHEN MATCHED THEN

@@ -7,6 +7,9 @@
 CREATE TEMP TABLE _tm_src ON COMMIT DROP AS
 SELECT DISTINCT ON ({% for c in t.key %}{{ m.extract(c, "s._tm_key") }}{% if not loop.last %}, {% endif %}{% endfor %})
     s._tm_op AS _tidemark_op,
+{%- if t.partial_rows %}
+    s._tm_row AS _tidemark_row, NULL::jsonb AS _tidemark_fill,
+{%- endif %}
 {%- for c in t.columns %}
     {{ m.extract(c, "s._tm_key" if c.is_key else "s._tm_row") }} AS {{ c.name | ident }}{% if not loop.last %},{% endif %}
 {%- endfor %}

@@ -13,9 +13,19 @@
 {%- macro extract(c, doc) -%}
 {%- set v = "json_extract(" ~ doc ~ ", " ~ (c.name | json_path) ~ ")" -%}
 {%- if c.kind == "int" or c.kind == "enum_index" -%}CAST({{ v }} AS INTEGER)
-{%- elif c.kind == "float" or c.kind == "double" -%}CAST({{ v }} AS REAL)
+{%- elif c.kind == "float" or c.kind == "double" -%}
+{#- ±Infinity (PostgreSQL via Debezium) are REAL's ±9e999; REAL cannot hold NaN: NULL. -#}
+CASE {{ v }} WHEN 'Infinity' THEN 9e999 WHEN '-Infinity' THEN -9e999 WHEN 'NaN' THEN NULL ELSE CAST({{ v }} AS REAL) END
 {%- elif c.kind == "bytes" or c.kind == "bit" -%}unhex({{ v }})
 {%- else -%}{{ v }}
+{%- endif -%}
+{%- endmacro %}
+
+{#- The merged value of column c (see the PostgreSQL macro): the source's, or for a partial
+    table the replica's where the change left c out and merge_fill found it nowhere. -#}
+{%- macro merged(c, partial, s, r) -%}
+{%- if partial -%}CASE WHEN json_type({{ s }}._tidemark_row, {{ c.name | json_path }}) IS NOT NULL OR json_type({{ s }}._tidemark_fill, {{ c.name | json_path }}) IS NOT NULL THEN {{ s }}.{{ c.name | ident }} ELSE {{ r }}.{{ c.name | ident }} END
+{%- else -%}{{ s }}.{{ c.name | ident }}
 {%- endif -%}
 {%- endmacro %}
 

@@ -4,6 +4,9 @@
     template). Order: upstream commit ts, then Kafka position; never an arbitrary tie. -#}
 CREATE TEMP TABLE _tm_src AS
 SELECT s._tm_op AS _tidemark_op,
+{%- if t.partial_rows %}
+       s._tm_row AS _tidemark_row, NULL AS _tidemark_fill,
+{%- endif %}
 {%- for c in t.columns %}
        {{ m.extract(c, "s._tm_key" if c.is_key else "s._tm_row") }} AS {{ c.name | ident }}{% if not loop.last %},{% endif %}
 {%- endfor %}

@@ -33,7 +33,8 @@ BEGIN ISOLATION LEVEL REPEATABLE READ;
 
 SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_item" WHERE _tm_commit_ts <= $1) AS watermark,
        (SELECT _tm_commit_ms FROM "_tidemark_stage_item" WHERE _tm_commit_ts <= $1 ORDER BY _tm_seq LIMIT 1) AS oldest_commit_ms,
-       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_item" WHERE _tm_commit_ts <= $1) AS newest_commit_ms;
+       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_item" WHERE _tm_commit_ts <= $1) AS newest_commit_ms,
+       COALESCE((SELECT n.partial_rows FROM _tidemark_stream_notes AS n WHERE n.name = 'item'), false) AS partial_rows;
 
 CREATE TEMP TABLE _tm_src ON COMMIT DROP AS
 SELECT DISTINCT ON ((s._tm_key ->> 'i_id')::integer)

@@ -56,7 +56,8 @@ BEGIN IMMEDIATE;
 
 SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_every_type" WHERE _tm_commit_ts <= ?1) AS watermark,
        (SELECT _tm_commit_ms FROM "_tidemark_stage_every_type" WHERE _tm_commit_ts <= ?1 ORDER BY _tm_seq LIMIT 1) AS oldest_commit_ms,
-       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_every_type" WHERE _tm_commit_ts <= ?1) AS newest_commit_ms;
+       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_every_type" WHERE _tm_commit_ts <= ?1) AS newest_commit_ms,
+       COALESCE((SELECT n.partial_rows FROM _tidemark_stream_notes AS n WHERE n.name = 'every_type'), 0) AS partial_rows;
 
 DROP TABLE IF EXISTS temp._tm_src;
 
@@ -73,8 +74,8 @@ SELECT s._tm_op AS _tidemark_op,
        json_extract(s._tm_row, '$."d"') AS "d",
        json_extract(s._tm_row, '$."dbig"') AS "dbig",
        json_extract(s._tm_row, '$."dmax"') AS "dmax",
-       CAST(json_extract(s._tm_row, '$."f"') AS REAL) AS "f",
-       CAST(json_extract(s._tm_row, '$."db"') AS REAL) AS "db",
+       CASE json_extract(s._tm_row, '$."f"') WHEN 'Infinity' THEN 9e999 WHEN '-Infinity' THEN -9e999 WHEN 'NaN' THEN NULL ELSE CAST(json_extract(s._tm_row, '$."f"') AS REAL) END AS "f",
+       CASE json_extract(s._tm_row, '$."db"') WHEN 'Infinity' THEN 9e999 WHEN '-Infinity' THEN -9e999 WHEN 'NaN' THEN NULL ELSE CAST(json_extract(s._tm_row, '$."db"') AS REAL) END AS "db",
        unhex(json_extract(s._tm_row, '$."bt"')) AS "bt",
        json_extract(s._tm_row, '$."c"') AS "c",
        json_extract(s._tm_row, '$."vc"') AS "vc",

@@ -33,7 +33,8 @@ BEGIN IMMEDIATE;
 
 SELECT (SELECT max(_tm_seq) FROM "_tidemark_stage_we""ird 'tab`le]" WHERE _tm_commit_ts <= ?1) AS watermark,
        (SELECT _tm_commit_ms FROM "_tidemark_stage_we""ird 'tab`le]" WHERE _tm_commit_ts <= ?1 ORDER BY _tm_seq LIMIT 1) AS oldest_commit_ms,
-       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_we""ird 'tab`le]" WHERE _tm_commit_ts <= ?1) AS newest_commit_ms;
+       (SELECT max(_tm_commit_ms) FROM "_tidemark_stage_we""ird 'tab`le]" WHERE _tm_commit_ts <= ?1) AS newest_commit_ms,
+       COALESCE((SELECT n.partial_rows FROM _tidemark_stream_notes AS n WHERE n.name = 'we"ird ''tab`le]'), 0) AS partial_rows;
 
 DROP TABLE IF EXISTS temp._tm_src;
 
