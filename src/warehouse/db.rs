@@ -435,6 +435,18 @@ impl Pool {
             let mut attempt = 0u32;
             loop {
                 let opened = SqlitePoolOptions::new()
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            let mut handle = conn.lock_handle().await?;
+                            let rc = super::sqlite_real::register(&mut handle);
+                            if rc != libsqlite3_sys::SQLITE_OK {
+                                return Err(sqlx::Error::Configuration(
+                                    format!("registering tidemark_real() on SQLite: result code {rc}").into(),
+                                ));
+                            }
+                            Ok(())
+                        })
+                    })
                     .max_connections(4)
                     .acquire_timeout(Duration::from_secs(130))
                     .connect_with(opts.clone())

@@ -6,6 +6,7 @@ pub mod db;
 pub mod failure;
 pub mod migrate;
 pub mod monitor;
+pub mod sqlite_real;
 pub mod tables;
 
 use std::collections::HashMap;

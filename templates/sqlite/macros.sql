@@ -14,8 +14,9 @@
 {%- set v = "json_extract(" ~ doc ~ ", " ~ (c.name | json_path) ~ ")" -%}
 {%- if c.kind == "int" or c.kind == "enum_index" -%}CAST({{ v }} AS INTEGER)
 {%- elif c.kind == "float" or c.kind == "double" -%}
-{#- ±Infinity (PostgreSQL via Debezium) are REAL's ±9e999; REAL cannot hold NaN: NULL. -#}
-CASE {{ v }} WHEN 'Infinity' THEN 9e999 WHEN '-Infinity' THEN -9e999 WHEN 'NaN' THEN NULL ELSE CAST({{ v }} AS REAL) END
+{#- Not CAST(… AS REAL): SQLite's text-to-REAL is not correctly rounded. tidemark_real() is
+    tidemark's (src/warehouse/sqlite_real.rs): exact; ±Infinity; NaN, which REAL cannot hold, NULL. -#}
+tidemark_real({{ v }}, {{ 32 if c.kind == "float" else 64 }})
 {%- elif c.kind == "bytes" or c.kind == "bit" -%}unhex({{ v }})
 {%- else -%}{{ v }}
 {%- endif -%}

@@ -67,8 +67,8 @@ def writer(url, ids, stop, seed):
 
 def workload(url):
     rnd = random.Random(7)
-    big = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12000))
-    blob = rnd.randbytes(9000)
+    big = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(3000))
+    blob = rnd.randbytes(3000)
     with psycopg.connect(url, autocommit=True) as c:
         x = c.execute
         x("""INSERT INTO every_type VALUES
