@@ -100,3 +100,36 @@ fn sql_command_works_from_the_ddl_alone() {
     assert!(text.contains("\"i_price\" numeric(5,2)") && text.contains("\"i_name\" varchar(24)"), "{text}");
     assert!(text.contains("PRIMARY KEY (\"i_id\")"), "{text}");
 }
+
+/// `tidemark sql --dialect snowflake` for an Avro table with a source_ddl: the DDL gives the
+/// columns, so no `[schema_registry]` is needed; `run` still refuses Avro without one, with the
+/// fix in the message.
+#[test]
+fn a_snowflake_script_from_source_ddl_needs_no_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("item.sql"), ITEM_DDL).unwrap();
+    let path = dir.path().join("tidemark.toml");
+    std::fs::write(
+        &path,
+        "[warehouse]\nurl = \"sqlite://never-created.db\"\n[kafka]\nbootstrap_servers = \"127.0.0.1:1\"\n\
+         [[tables]]\nname = \"item\"\ntopic = \"tidb_tpcc_item\"\nformat = \"avro\"\nsource_ddl = \"item.sql\"\n",
+    )
+    .unwrap();
+    let tidemark = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .args(["--config", path.to_str().unwrap()])
+            .args(args)
+            .current_dir(dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let sql = tidemark(&["sql", "--dialect", "snowflake", "--table", "item"]);
+    let out = String::from_utf8_lossy(&sql.stdout);
+    assert!(sql.status.success(), "{}", String::from_utf8_lossy(&sql.stderr));
+    assert!(out.contains("MERGE INTO") && (out.contains("I_PRICE") || out.contains("i_price")), "{out}");
+    assert!(!dir.path().join("never-created.db").exists(), "sql wrote a warehouse file");
+    let run = tidemark(&["run"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && err.contains("configure [schema_registry]"), "{err}");
+}

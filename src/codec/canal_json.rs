@@ -162,8 +162,11 @@ impl CanalJsonDecoder {
         if table.is_empty() {
             return Err("a DML message without a table name".into());
         }
+        if let Some(location) = tidb.claim_check_location.clone() {
+            return Ok(Decoded::ClaimCheck { location });
+        }
         let types = m.mysql_type.ok_or("a DML message without mysqlType")?;
-        let key_only = tidb.only_handle_key || tidb.claim_check_location.is_some();
+        let key_only = tidb.only_handle_key;
         let schema = self.layout(&db, &table, &types, key_only);
 
         let mut data = m.data.unwrap_or_default();

@@ -283,7 +283,7 @@ impl DebeziumDecoder {
 }
 
 /// The type text recorded for a hinted (schema-less) column: the hint's own kind.
-fn hint_text(ty: &SourceType) -> String {
+pub(super) fn hint_text(ty: &SourceType) -> String {
     match &ty.kind {
         Kind::Int { bytes: 2 } => "smallint".into(),
         Kind::Int { bytes: 4 } => "int".into(),

@@ -3,8 +3,10 @@
 pub mod avro;
 pub mod canal_json;
 pub mod debezium;
+pub mod large_message;
 pub mod numbers;
 pub mod registry;
+pub mod simple;
 pub mod text_values;
 
 use std::sync::Arc;
@@ -22,6 +24,8 @@ pub enum Decoded {
     Ddl { db: String, table: String, sql: String, commit_ts: Option<u64> },
     /// A resolved-ts marker: every change with a smaller commit ts has been sent.
     Watermark { ts: u64 },
+    /// A claim-check reference: the whole message is the object this location names.
+    ClaimCheck { location: String },
 }
 
 /// A Kafka record's key and value.
@@ -32,6 +36,7 @@ pub enum Decoder {
     CanalJson(canal_json::CanalJsonDecoder),
     Avro(avro::AvroDecoder),
     Debezium(debezium::DebeziumDecoder),
+    Simple(simple::SimpleDecoder),
 }
 
 impl Decoder {
@@ -44,6 +49,7 @@ impl Decoder {
         Ok(match format {
             Format::CanalJson => Decoder::CanalJson(canal_json::CanalJsonDecoder::new(ctx)),
             Format::Debezium => Decoder::Debezium(debezium::DebeziumDecoder::new(ctx)),
+            Format::Simple => Decoder::Simple(simple::SimpleDecoder::new(ctx)),
             Format::Avro => Decoder::Avro(avro::AvroDecoder::new(
                 ctx,
                 registry.ok_or_else(|| anyhow::anyhow!("format = \"avro\" needs a [schema_registry]"))?,
@@ -68,7 +74,7 @@ impl Decoder {
 
     /// Decodes one record; the error text goes to the dead-letter table. `hints`: the table's
     /// recorded column types, for formats whose records may not carry them (Debezium without
-    /// its schema part).
+    /// its schema part; TiCDC's simple protocol before its table's BOOTSTRAP).
     pub fn decode(
         &mut self,
         key: Option<&[u8]>,
@@ -79,6 +85,7 @@ impl Decoder {
             Decoder::CanalJson(d) => d.decode(value.unwrap_or_default()),
             Decoder::Avro(d) => d.decode(key, value),
             Decoder::Debezium(d) => d.decode(key, value, hints),
+            Decoder::Simple(d) => d.decode(value.unwrap_or_default(), hints),
         }
     }
 }

@@ -47,6 +47,9 @@ pub async fn run(config: &Config) -> Result<Findings> {
     }
     warehouse(config, &tables, &mut f).await;
     kafka(config, &tables, &mut f).await;
+    if let Err(e) = config.require_registry() {
+        f.problem(format!("{e:#}"));
+    }
     registry(config, &tables, &mut f).await;
     Ok(f)
 }

@@ -5,6 +5,7 @@
 
 pub mod redact;
 
+use crate::codec::large_message::{ClaimCheck, Compression};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -174,6 +175,14 @@ pub struct Defaults {
     /// Debezium's `unavailable.value.placeholder`: a value equal to it is "unchanged".
     #[serde(default = "default_unavailable_value")]
     pub unavailable_value: String,
+    /// TiCDC's `large-message-handle-compression`: every value is compressed so.
+    #[serde(default)]
+    pub large_message_compression: Compression,
+    /// Where claim-check objects are read (`file:///path`): TiCDC's `claim-check-storage-uri`.
+    pub claim_check_storage: Option<String>,
+    /// TiCDC's `claim-check-raw-value`.
+    #[serde(default)]
+    pub claim_check_raw_value: bool,
 }
 
 fn default_unavailable_value() -> String {
@@ -190,6 +199,9 @@ impl Default for Defaults {
             watermarks: Watermarks::default(),
             group: None,
             unavailable_value: default_unavailable_value(),
+            large_message_compression: Compression::None,
+            claim_check_storage: None,
+            claim_check_raw_value: false,
         }
     }
 }
@@ -217,6 +229,9 @@ pub struct TableConfig {
     /// Tables of one group are merged together, in one transaction, up to one common point: the
     /// warehouse holds them as of one upstream TSO (with watermarks).
     pub group: Option<String>,
+    pub large_message_compression: Option<Compression>,
+    pub claim_check_storage: Option<String>,
+    pub claim_check_raw_value: Option<bool>,
 }
 
 /// Whether a table's merges wait for its stream's watermarks.
@@ -256,6 +271,9 @@ pub enum Format {
     /// Debezium's JSON envelope (TiCDC `protocol=debezium`, Debezium's own connectors).
     #[serde(rename = "debezium")]
     Debezium,
+    /// TiCDC `protocol=simple` (JSON encoding).
+    #[serde(rename = "simple")]
+    Simple,
 }
 
 impl std::fmt::Display for Format {
@@ -264,6 +282,7 @@ impl std::fmt::Display for Format {
             Format::CanalJson => f.write_str("canal-json"),
             Format::Avro => f.write_str("avro"),
             Format::Debezium => f.write_str("debezium"),
+            Format::Simple => f.write_str("simple"),
         }
     }
 }
@@ -316,6 +335,10 @@ pub struct Table {
     pub watermarks: Watermarks,
     /// Its consistency group, if any.
     pub group: Option<String>,
+    /// How its topic's values are compressed (TiCDC's large-message-handle-compression).
+    pub compression: Compression,
+    /// Where its claim-check objects are read, if configured.
+    pub claim_check: Option<ClaimCheck>,
 }
 
 impl Config {
@@ -355,11 +378,6 @@ impl Config {
             }
         }
         parse_offset(&self.defaults.source_timezone)?;
-        if self.schema_registry.is_none() {
-            if let Some(t) = self.tables()?.iter().find(|t| t.format == Format::Avro) {
-                bail!("table `{}` is format = \"avro\": configure [schema_registry] url = \"...\"", t.name);
-            }
-        }
         let tables = self.tables()?;
         for t in &tables {
             let Some(g) = &t.group else { continue };
@@ -432,7 +450,26 @@ impl Config {
             raw_table: t.raw_table.clone(),
             watermarks: t.watermarks.unwrap_or(self.defaults.watermarks),
             group: t.group.clone().or_else(|| self.defaults.group.clone()),
+            compression: t.large_message_compression.unwrap_or(self.defaults.large_message_compression),
+            claim_check: match t.claim_check_storage.as_ref().or(self.defaults.claim_check_storage.as_ref()) {
+                None => None,
+                Some(uri) => Some(
+                    ClaimCheck::new(uri, t.claim_check_raw_value.unwrap_or(self.defaults.claim_check_raw_value))
+                        .map_err(|e| anyhow!("table `{}`: {e}", t.name))?,
+                ),
+            },
         })
+    }
+
+    /// What reading Avro records needs: a `[schema_registry]` (`run`, `check`; `sql` reads the
+    /// schema from a source_ddl or the warehouse as well).
+    pub fn require_registry(&self) -> Result<()> {
+        if self.schema_registry.is_none() {
+            if let Some(t) = self.tables()?.iter().find(|t| t.format == Format::Avro) {
+                bail!("table `{}` is format = \"avro\": configure [schema_registry] url = \"...\"", t.name);
+            }
+        }
+        Ok(())
     }
 
     /// How values are read: the source time zone, Debezium's placeholder.

@@ -5,7 +5,11 @@ use tracing::{info, warn};
 
 use super::prepare::{DdlEvent, DeadLetter, Prepared, StagedRow, TrailEntry, WatermarkEntry};
 use super::{schema_watch, Lander, StopOnRecord};
-use crate::codec::Decoded;
+use std::borrow::Cow;
+
+use crate::codec::debezium::Hints;
+use crate::codec::large_message::{ClaimCheck, Compression};
+use crate::codec::{Decoded, Decoder};
 use crate::config::{Format, OnError};
 use crate::model::change::Change;
 use crate::source::RawRecord;
@@ -79,10 +83,11 @@ impl Lander {
     /// One record's rows; all changes of one record land or dead-letter together.
     fn prepare_one(&mut self, rec: &RawRecord, p: &mut Prepared) -> Result<(), Refusal> {
         let format = self.router.format(&rec.topic);
-        let hints = if format == Format::Debezium { self.hints(&rec.topic) } else { None };
+        let hints = if matches!(format, Format::Debezium | Format::Simple) { self.hints(&rec.topic) } else { None };
+        let (compression, claim_check) = self.router.large_messages(&rec.topic);
         let decoder = self.decoders.get_mut(&format).ok_or((None, format!("no decoder for format {format}")))?;
         let decoded =
-            decoder.decode(rec.key.as_deref(), rec.value.as_deref(), hints.as_deref()).map_err(|e| (None, e))?;
+            decode_large(decoder, rec, compression, claim_check.as_ref(), hints.as_deref()).map_err(|e| (None, e))?;
         let events = match decoded {
             Decoded::Rows(events) => events,
             Decoded::Ddl { db, table, sql, commit_ts } => {
@@ -91,6 +96,9 @@ impl Lander {
                     p.ddl.push(DdlEvent { topic: rec.topic.clone(), commit_ts: ts, query: sql, db, table });
                 }
                 return Ok(());
+            }
+            Decoded::ClaimCheck { location } => {
+                return Err((None, format!("the claim-check object {location} is itself a claim-check reference")))
             }
             Decoded::Watermark { ts } => {
                 let ts = i64::try_from(ts).map_err(|_| (None, format!("watermark {ts} is out of range")))?;
@@ -103,7 +111,10 @@ impl Lander {
         for ev in events {
             let ti = self.router.route(&rec.topic, &ev.source_db, &ev.source_table).map_err(|e| (None, e))?;
             let table = &self.router.tables[ti];
-            let changes = ev.into_changes(table.key.as_deref()).map_err(|e| (Some(ti), e))?;
+            // A record that names no key (TiCDC's simple protocol before its table's BOOTSTRAP)
+            // takes the configured one, else the one recorded.
+            let recorded = if ev.key_names.is_empty() { self.caches[ti].key() } else { None };
+            let changes = ev.into_changes(table.key.as_deref().or(recorded)).map_err(|e| (Some(ti), e))?;
             for c in changes {
                 staged.push((ti, self.stage_change(ti, rec, c, p).map_err(|e| (Some(ti), e))?));
             }
@@ -173,5 +184,34 @@ impl Lander {
             key,
             row: c.row_json(),
         })
+    }
+}
+
+/// Decodes a record of a topic whose values may be compressed and whose large messages may be
+/// claim-check references (`crate::codec::large_message`): the reference's object is read,
+/// decompressed like any value, and decoded in its place.
+fn decode_large(
+    decoder: &mut Decoder,
+    rec: &RawRecord,
+    compression: Compression,
+    claim_check: Option<&ClaimCheck>,
+    hints: Option<&Hints>,
+) -> Result<Decoded, String> {
+    let value = match rec.value.as_deref() {
+        Some(v) if compression != Compression::None => Some(Cow::Owned(compression.decompress(v)?)),
+        v => v.map(Cow::Borrowed),
+    };
+    match decoder.decode(rec.key.as_deref(), value.as_deref(), hints)? {
+        Decoded::ClaimCheck { location } => {
+            let storage = claim_check.ok_or_else(|| {
+                format!(
+                    "a claim-check message ({location}): configure claim_check_storage = \"file:///…\" (where \
+                     TiCDC's claim-check-storage-uri is readable) for this table"
+                )
+            })?;
+            let object = compression.decompress(&storage.read(&location)?)?;
+            decoder.decode(rec.key.as_deref(), Some(&object), hints)
+        }
+        other => Ok(other),
     }
 }

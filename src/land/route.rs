@@ -1,5 +1,6 @@
 //! Which configured table a record belongs to.
 
+use crate::codec::large_message::{ClaimCheck, Compression};
 use std::collections::HashMap;
 
 use crate::config::{Format, OnError, Table};
@@ -67,5 +68,13 @@ impl Router {
     /// The wire format of `topic` (its tables share one).
     pub fn format(&self, topic: &str) -> Format {
         self.candidates(topic).first().map(|&i| self.tables[i].format).unwrap_or_default()
+    }
+
+    /// How the topic's large messages come: its values' compression, its claim-check storage.
+    pub fn large_messages(&self, topic: &str) -> (Compression, Option<ClaimCheck>) {
+        match self.candidates(topic).first() {
+            Some(&i) => (self.tables[i].compression, self.tables[i].claim_check.clone()),
+            None => (Compression::None, None),
+        }
     }
 }

@@ -119,6 +119,11 @@ impl TableCache {
     }
 
     /// The recorded column types, for records that carry none.
+    /// The recorded key, if any.
+    pub fn key(&self) -> Option<&[String]> {
+        self.key.as_deref()
+    }
+
     pub fn hints(&mut self) -> Option<Arc<Hints>> {
         if self.columns.is_empty() {
             return None;

@@ -38,6 +38,7 @@ pub async fn run(config: &Config, shutdown: watch::Receiver<bool>, hooks: Hooks)
     }
     // Refuse a bad Kafka configuration before touching the warehouse.
     kafka::client_config(&config.kafka)?;
+    config.require_registry()?;
     // The HTTP endpoint first: a port that cannot be bound is a configuration error.
     let http = match &config.http.listen {
         Some(listen) => Some((crate::service::http::bind(listen).await?, crate::observe::telemetry::handle()?)),
