@@ -5,6 +5,7 @@ pub mod canal_json;
 pub mod debezium;
 pub mod large_message;
 pub mod numbers;
+pub mod open_protocol;
 pub mod registry;
 pub mod simple;
 pub mod text_values;
@@ -37,6 +38,7 @@ pub enum Decoder {
     Avro(avro::AvroDecoder),
     Debezium(debezium::DebeziumDecoder),
     Simple(simple::SimpleDecoder),
+    OpenProtocol(open_protocol::OpenProtocolDecoder),
 }
 
 impl Decoder {
@@ -50,6 +52,7 @@ impl Decoder {
             Format::CanalJson => Decoder::CanalJson(canal_json::CanalJsonDecoder::new(ctx)),
             Format::Debezium => Decoder::Debezium(debezium::DebeziumDecoder::new(ctx)),
             Format::Simple => Decoder::Simple(simple::SimpleDecoder::new(ctx)),
+            Format::OpenProtocol => Decoder::OpenProtocol(open_protocol::OpenProtocolDecoder::new(ctx)),
             Format::Avro => Decoder::Avro(avro::AvroDecoder::new(
                 ctx,
                 registry.ok_or_else(|| anyhow::anyhow!("format = \"avro\" needs a [schema_registry]"))?,
@@ -86,6 +89,7 @@ impl Decoder {
             Decoder::Avro(d) => d.decode(key, value),
             Decoder::Debezium(d) => d.decode(key, value, hints),
             Decoder::Simple(d) => d.decode(value.unwrap_or_default(), hints),
+            Decoder::OpenProtocol(d) => d.decode(key, value),
         }
     }
 }

@@ -274,6 +274,9 @@ pub enum Format {
     /// TiCDC `protocol=simple` (JSON encoding).
     #[serde(rename = "simple")]
     Simple,
+    /// TiCDC `protocol=open-protocol`: batched key/value frames.
+    #[serde(rename = "open-protocol")]
+    OpenProtocol,
 }
 
 impl std::fmt::Display for Format {
@@ -283,6 +286,7 @@ impl std::fmt::Display for Format {
             Format::Avro => f.write_str("avro"),
             Format::Debezium => f.write_str("debezium"),
             Format::Simple => f.write_str("simple"),
+            Format::OpenProtocol => f.write_str("open-protocol"),
         }
     }
 }
