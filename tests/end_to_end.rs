@@ -391,8 +391,22 @@ async fn a_topic_created_after_the_start_is_read_within_seconds() {
     let config = stream::config(dir.path(), &bootstrap, &db.url, &work, "");
     let wh = Warehouse::open(&db.url).await.unwrap();
     let mut run = Tidemark::run(&config, &log_path("late-topic.log"), &[]);
-    // Created once the consumer has been told they do not exist.
+    // Created once the consumer has been told they do not exist — and `status` says so.
     tokio::task::block_in_place(|| run.wait_for_log("Subscribed topic not available", Duration::from_secs(30)));
+    let status = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .args(["--config", config.to_str().unwrap(), "status"])
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    common::eventually("status says the topics do not exist yet", Duration::from_secs(20), || {
+        let out = status();
+        let topics = topics.clone();
+        async move { topics.iter().all(|t| out.contains(&format!("topic {t} does not exist yet"))) }
+    })
+    .await;
     for t in &topics {
         broker.create_topic(t, stream::PARTITIONS).await;
     }
@@ -411,6 +425,7 @@ async fn a_topic_created_after_the_start_is_read_within_seconds() {
         }
     })
     .await;
+    assert!(!status().contains("does not exist yet"), "{}", status());
     stream::stop(&mut run, Duration::from_secs(30));
     stream::assert_converged(&wh, &config, &model).await;
     db.drop_db().await;

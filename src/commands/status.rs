@@ -40,6 +40,10 @@ pub struct TableStatus {
     pub resent: i64,
     /// Why the stream cannot be ordered exactly, if tidemark found out.
     pub ordering_warning: Option<String>,
+    /// Its topic's partitions as `run` last read them from the brokers; `None`: `run` has not
+    /// seen the topic (it does not exist yet — Debezium and TiCDC create it with its first
+    /// change — or no `run` has looked).
+    pub topic_partitions: Option<i32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,6 +128,10 @@ async fn table_status(wh: &Warehouse, t: &Table) -> Result<TableStatus> {
         consistency: None,
         resent: state.as_ref().map_or(0, |s| s.resent),
         ordering_warning: state.as_ref().and_then(|s| s.ordering_warning.clone()),
+        topic_partitions: crate::warehouse::consistency::read_now(&wh.sql, &wh.pool, &t.topic)
+            .await?
+            .partitions
+            .filter(|&n| n > 0),
     };
     if state.is_none() {
         return Ok(s);
@@ -162,6 +170,12 @@ async fn table_status(wh: &Warehouse, t: &Table) -> Result<TableStatus> {
     Ok(s)
 }
 
+/// A running `run` has looked at the brokers and not found the table's topic.
+fn missing_topic(status: &Status, s: &TableStatus) -> bool {
+    let running = status.instances.iter().any(|i| i.state != "stopped" && i.seen_s_ago < SILENT_S);
+    running && s.registered && s.topic_partitions.is_none()
+}
+
 /// Plain text for terminals: the tables, then the instances.
 pub fn render(status: &Status) -> String {
     let mut out = render_tables(&status.tables);
@@ -184,8 +198,19 @@ pub fn render(status: &Status) -> String {
         if let Some(w) = &s.ordering_warning {
             let _ = write!(out, "\n{}: WARNING: {w}", s.table);
         }
+        if missing_topic(status, s) {
+            let _ = write!(
+                out,
+                "\n{}: topic {} does not exist yet (as `run` last read the brokers; it is read within seconds of \
+                 being created — Debezium and TiCDC create a table's topic with its first change)",
+                s.table, s.topic
+            );
+        }
     }
-    if status.tables.iter().any(|s| s.consistency.is_some() || s.resent > 0 || s.ordering_warning.is_some()) {
+    let noted = |s: &TableStatus| {
+        s.consistency.is_some() || s.resent > 0 || s.ordering_warning.is_some() || missing_topic(status, s)
+    };
+    if status.tables.iter().any(noted) {
         out.push('\n');
     }
     if status.unrouted_dead_letters > 0 {
