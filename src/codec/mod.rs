@@ -3,6 +3,7 @@
 pub mod avro;
 pub mod canal_json;
 pub mod debezium;
+pub mod debezium_avro;
 pub mod large_message;
 pub mod numbers;
 pub mod open_protocol;
@@ -39,6 +40,7 @@ pub enum Decoder {
     Debezium(debezium::DebeziumDecoder),
     Simple(simple::SimpleDecoder),
     OpenProtocol(open_protocol::OpenProtocolDecoder),
+    DebeziumAvro(debezium_avro::DebeziumAvroDecoder),
 }
 
 impl Decoder {
@@ -53,6 +55,10 @@ impl Decoder {
             Format::Debezium => Decoder::Debezium(debezium::DebeziumDecoder::new(ctx)),
             Format::Simple => Decoder::Simple(simple::SimpleDecoder::new(ctx)),
             Format::OpenProtocol => Decoder::OpenProtocol(open_protocol::OpenProtocolDecoder::new(ctx)),
+            Format::DebeziumAvro => Decoder::DebeziumAvro(debezium_avro::DebeziumAvroDecoder::new(
+                ctx,
+                registry.ok_or_else(|| anyhow::anyhow!("format = \"debezium-avro\" needs a [schema_registry]"))?,
+            )),
             Format::Avro => Decoder::Avro(avro::AvroDecoder::new(
                 ctx,
                 registry.ok_or_else(|| anyhow::anyhow!("format = \"avro\" needs a [schema_registry]"))?,
@@ -63,14 +69,18 @@ impl Decoder {
     /// Fetches what decoding `records` needs from elsewhere (Avro writer schemas). An error
     /// means "try the batch again later", never "this record is bad".
     pub async fn prefetch(&mut self, records: Vec<KeyValue<'_>>) -> anyhow::Result<()> {
-        if let Decoder::Avro(d) = self {
-            let ids: Vec<u32> = records
-                .into_iter()
-                .flat_map(|(k, v)| [k, v])
+        let ids = || -> Vec<u32> {
+            records
+                .iter()
+                .flat_map(|(k, v)| [*k, *v])
                 .flatten()
                 .filter_map(|b| avro::frame(b).ok().map(|(id, _)| id))
-                .collect();
-            d.prefetch(ids).await?;
+                .collect()
+        };
+        match self {
+            Decoder::Avro(d) => d.prefetch(ids()).await?,
+            Decoder::DebeziumAvro(d) => d.prefetch(ids()).await?,
+            _ => {}
         }
         Ok(())
     }
@@ -90,6 +100,7 @@ impl Decoder {
             Decoder::Debezium(d) => d.decode(key, value, hints),
             Decoder::Simple(d) => d.decode(value.unwrap_or_default(), hints),
             Decoder::OpenProtocol(d) => d.decode(key, value),
+            Decoder::DebeziumAvro(d) => d.decode(key, value, hints),
         }
     }
 }

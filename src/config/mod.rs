@@ -277,6 +277,9 @@ pub enum Format {
     /// TiCDC `protocol=open-protocol`: batched key/value frames.
     #[serde(rename = "open-protocol")]
     OpenProtocol,
+    /// Debezium's envelope in Avro (Confluent's AvroConverter; TiCDC's debezium protocol in Avro).
+    #[serde(rename = "debezium-avro")]
+    DebeziumAvro,
 }
 
 impl std::fmt::Display for Format {
@@ -287,6 +290,7 @@ impl std::fmt::Display for Format {
             Format::Debezium => f.write_str("debezium"),
             Format::Simple => f.write_str("simple"),
             Format::OpenProtocol => f.write_str("open-protocol"),
+            Format::DebeziumAvro => f.write_str("debezium-avro"),
         }
     }
 }
@@ -469,8 +473,8 @@ impl Config {
     /// schema from a source_ddl or the warehouse as well).
     pub fn require_registry(&self) -> Result<()> {
         if self.schema_registry.is_none() {
-            if let Some(t) = self.tables()?.iter().find(|t| t.format == Format::Avro) {
-                bail!("table `{}` is format = \"avro\": configure [schema_registry] url = \"...\"", t.name);
+            if let Some(t) = self.tables()?.iter().find(|t| matches!(t.format, Format::Avro | Format::DebeziumAvro)) {
+                bail!("table `{}` is format = \"{}\": configure [schema_registry] url = \"...\"", t.name, t.format);
             }
         }
         Ok(())

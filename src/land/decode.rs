@@ -83,7 +83,11 @@ impl Lander {
     /// One record's rows; all changes of one record land or dead-letter together.
     fn prepare_one(&mut self, rec: &RawRecord, p: &mut Prepared) -> Result<(), Refusal> {
         let format = self.router.format(&rec.topic);
-        let hints = if matches!(format, Format::Debezium | Format::Simple) { self.hints(&rec.topic) } else { None };
+        let hints = if matches!(format, Format::Debezium | Format::DebeziumAvro | Format::Simple) {
+            self.hints(&rec.topic)
+        } else {
+            None
+        };
         let (compression, claim_check) = self.router.large_messages(&rec.topic);
         let decoder = self.decoders.get_mut(&format).ok_or((None, format!("no decoder for format {format}")))?;
         let decoded =

@@ -1,5 +1,5 @@
 //! A Schema Registry for tests: an HTTP server speaking the calls of Confluent's REST API that
-//! TiCDC and tidemark use (`POST /subjects/{subject}/versions`, `GET /schemas/ids/{id}`,
+//! TiCDC, Kafka Connect's AvroConverter (real Debezium's) and tidemark use (`POST /subjects/{subject}/versions`, `GET /schemas/ids/{id}`,
 //! `GET /subjects/{subject}/versions/latest`), with optional basic auth, a switch that makes
 //! it unavailable and one that makes it miss the next lookups.
 
@@ -140,6 +140,8 @@ fn respond(state: &Mutex<State>, head: &str, body: &[u8]) -> (&'static str, Json
     let line = head.lines().next().unwrap_or_default();
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    // Kafka Connect's AvroConverter asks `POST /subjects/{subject}/versions?normalize=false`.
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
     if method == "GET" {
         if let Some(id) = path.strip_prefix("/schemas/ids/").and_then(|i| i.parse::<usize>().ok()) {
             st.gets += 1;

@@ -11,10 +11,15 @@ primary-key change. It stops when Debezium has emitted the marker row written la
 
 Each line of --out is one record as Debezium's JSON converter (schemas enabled) wrote it:
     {"topic": "...", "key": "<json text>" | null, "value": "<json text>" | null}
+With --avro REGISTRY_URL, as Confluent's AvroConverter (Kafka Connect's, registering the
+`<topic>-key` / `<topic>-value` subjects) wrote it, in base64:
+    {"topic": "...", "key_b64": "..." | null, "value_b64": "..." | null}
 """
 
 import argparse
+import base64
 import json
+import os
 import random
 import sys
 import threading
@@ -110,7 +115,9 @@ def workload(url):
 class Capture:
     """Collects every record Debezium hands over; notes when it streams and when the marker came."""
 
-    def __init__(self):
+    def __init__(self, avro=None):
+        self.avro = avro
+        self.converters = None
         self.records = []
         self.streaming = threading.Event()
         self.marker = threading.Event()
@@ -119,6 +126,9 @@ class Capture:
     def handle(self, records):
         with self.lock:
             for r in records:
+                if self.avro:
+                    self.handle_connect(r)
+                    continue
                 key, value = r.key(), r.value()
                 key = None if key is None else str(key)
                 value = None if value is None else str(value)
@@ -127,10 +137,34 @@ class Capture:
                 if value is None:
                     continue
                 payload = json.loads(value).get("payload") or {}
-                if (payload.get("source") or {}).get("snapshot") in ("false", None):
-                    self.streaming.set()
-                if topic.endswith(".Marker"):
-                    self.marker.set()
+                self.note(topic, (payload.get("source") or {}).get("snapshot"))
+
+    def note(self, topic, snapshot):
+        if snapshot in ("false", None):
+            self.streaming.set()
+        if topic.endswith(".Marker"):
+            self.marker.set()
+
+    def handle_connect(self, event):
+        """A Kafka Connect SourceRecord, serialised as Kafka Connect's AvroConverter does."""
+        import jpype
+
+        if self.converters is None:
+            conv = jpype.JClass("io.confluent.connect.avro.AvroConverter")
+            cfg = jpype.JClass("java.util.HashMap")()
+            cfg.put("schema.registry.url", self.avro)
+            self.converters = (conv(), conv())
+            self.converters[0].configure(cfg, True)
+            self.converters[1].configure(cfg, False)
+        rec = event.record()
+        topic = str(rec.topic())
+        key = self.converters[0].fromConnectData(topic, rec.keySchema(), rec.key())
+        value = self.converters[1].fromConnectData(topic, rec.valueSchema(), rec.value())
+        b64 = lambda b: None if b is None else base64.b64encode(bytes(b)).decode()
+        self.records.append({"topic": topic, "key_b64": b64(key), "value_b64": b64(value)})
+        if rec.value() is not None:
+            source = rec.value().getStruct("source")
+            self.note(topic, str(source.get("snapshot")) if source.get("snapshot") is not None else None)
 
 
 def main():
@@ -138,6 +172,7 @@ def main():
     ap.add_argument("--pg", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--timeout", type=float, default=240)
+    ap.add_argument("--avro", help="a Schema Registry URL: serialise as Confluent's AvroConverter")
     args = ap.parse_args()
     u = urllib.parse.urlparse(args.pg)
 
@@ -147,15 +182,16 @@ def main():
         c.execute("ALTER TABLE toasted ALTER COLUMN big SET STORAGE EXTERNAL, ALTER COLUMN blob SET STORAGE EXTERNAL")
 
     # Imported late: the JVM starts with the first Debezium class.
-    from pydbzengine import BasePythonChangeHandler, DebeziumJsonEngine
+    from pydbzengine import BasePythonChangeHandler, DebeziumEngine
 
-    cap = Capture()
+    cap = Capture(args.avro)
 
     class Handler(BasePythonChangeHandler):
         def handleJsonBatch(self, records):
             cap.handle(records)
 
-    slot = f"tidemark_capture_{int(time.time())}"
+    # One slot (and publication) per capture: captures may run at once (the tests do).
+    slot = f"tidemark_capture_{os.getpid()}_{int(time.time())}"
     props = {
         "name": "tidemark-capture",
         "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
@@ -175,7 +211,7 @@ def main():
         "table.include.list": ",".join(f"public.{t}" for t in TABLES),
         "snapshot.mode": "initial",
     }
-    engine = DebeziumJsonEngine(properties=props, handler=Handler())
+    engine = DebeziumEngine(properties=props, handler=Handler(), format="connect" if args.avro else "json")
 
     stop = threading.Event()
     writers = [
