@@ -223,14 +223,40 @@ async fn captured_records_replicate_exactly(url: &str, one_by_one: bool) {
         })
         .collect();
     let chunks: Vec<&[RawRecord]> = if one_by_one { batch.chunks(1).collect() } else { vec![&batch[..]] };
+    let pg = wh.dialect() == tidemark::sql::dialect::Dialect::Postgres;
+    let mut busy_v = 0i64;
     for chunk in chunks {
         let rep = l.land(chunk).await.unwrap();
         assert_eq!(rep.dead_letters, 0, "{:?}", query(&wh, "SELECT error FROM _tidemark_dead_letters", &[]).await);
         for t in CAPTURED_TABLES {
             merge(&wh, t, true).await.unwrap();
         }
+        // After every merge: never back in time (key 273's value only grows upstream), and never
+        // a placeholder in place of a value. (A replica table exists from its first merge on.)
+        let cells = |sql: &str| {
+            let q = tidemark::sql::Rendered { name: "a test's query", text: sql.to_string() };
+            let wh = wh.clone();
+            async move {
+                let rows = wh.pool.fetch_rows(q, &[]).await.ok()?;
+                Some(rows.into_iter().map(|r| r.cells()[0].to_text()).collect::<Vec<_>>())
+            }
+        };
+        if let Some(Some(v)) = cells("SELECT CAST(v AS TEXT) FROM busy").await.and_then(|v| v.into_iter().next()) {
+            let v: i64 = v.parse().unwrap();
+            assert!(v >= busy_v, "busy 273 went back from {busy_v} to {v}");
+            busy_v = v;
+        }
+        let bytes = if pg {
+            "convert_to('__debezium_unavailable_value', 'UTF8')"
+        } else {
+            "CAST('__debezium_unavailable_value' AS BLOB)"
+        };
+        let placeholders = cells(&format!(
+            "SELECT CAST(count(*) AS TEXT) FROM toasted WHERE big = '__debezium_unavailable_value' OR blob = {bytes}"
+        ))
+        .await;
+        assert!(placeholders.is_none_or(|p| p == vec![Some("0".to_string())]), "a placeholder reached the replica");
     }
-    let pg = wh.dialect() == tidemark::sql::dialect::Dialect::Postgres;
     let text = |c: &str| format!("CAST({c} AS TEXT)");
     let hex = |c: &str| if pg { format!("encode({c}, 'hex')") } else { format!("lower(hex({c}))") };
 

@@ -1,12 +1,12 @@
 //! Decoding and routing a batch, outside any transaction: every record becomes staged rows of
 //! its table, or a dead letter (or an error, when its table says `on_error = "stop"`).
 
+use std::borrow::Cow;
+
 use tracing::{info, warn};
 
 use super::prepare::{DdlEvent, DeadLetter, Prepared, StagedRow, TrailEntry, WatermarkEntry};
 use super::{schema_watch, Lander, StopOnRecord};
-use std::borrow::Cow;
-
 use crate::codec::debezium::Hints;
 use crate::codec::large_message::{ClaimCheck, Compression};
 use crate::codec::{Decoded, Decoder};
