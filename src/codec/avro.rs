@@ -51,6 +51,18 @@ pub async fn schema_from_registry(
     Ok(Some(crate::model::schema::TableSchema { columns: value.layout.columns.clone(), key, ..Default::default() }))
 }
 
+/// One Avro datum, all of `body`, read with its writer schema.
+pub(super) fn read_datum(schema: &apache_avro::Schema, mut body: &[u8]) -> Result<Avro, String> {
+    let v = apache_avro::reader::datum::GenericDatumReader::builder(schema)
+        .build()
+        .and_then(|r| r.read_value(&mut body))
+        .map_err(|e| format!("undecodable Avro: {e}"))?;
+    if !body.is_empty() {
+        return Err(format!("{} bytes after the Avro datum", body.len()));
+    }
+    Ok(v)
+}
+
 /// TiCDC's extension fields in the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ext {
@@ -312,14 +324,8 @@ impl Writer {
         Ok(Writer { avro, db, table, fields, layout })
     }
 
-    fn decode(&self, mut body: &[u8], ctx: &ValueContext) -> Result<Datum, String> {
-        let v = apache_avro::reader::datum::GenericDatumReader::builder(&self.avro)
-            .build()
-            .and_then(|r| r.read_value(&mut body))
-            .map_err(|e| format!("undecodable Avro: {e}"))?;
-        if !body.is_empty() {
-            return Err(format!("{} bytes after the Avro datum", body.len()));
-        }
+    fn decode(&self, body: &[u8], ctx: &ValueContext) -> Result<Datum, String> {
+        let v = read_datum(&self.avro, body)?;
         let Avro::Record(values) = v else { return Err("the datum is not a record".into()) };
         let mut d =
             Datum { row: Vec::with_capacity(self.layout.columns.len()), op: None, commit_ts: None, physical_ms: None };

@@ -15,7 +15,7 @@ use apache_avro::types::Value as Avro;
 use base64::Engine;
 use serde_json::{json, Map, Value as Json};
 
-use super::avro::{frame, WriterCache};
+use super::avro::{frame, read_datum, WriterCache};
 use super::debezium::{DebeziumDecoder, Hints};
 use super::registry::Registry;
 use super::text_values::ValueContext;
@@ -37,14 +37,8 @@ impl Writer {
     }
 
     fn read(&self, id_and_body: &[u8]) -> Result<Json, String> {
-        let (_, mut body) = frame(id_and_body)?;
-        let v = apache_avro::reader::datum::GenericDatumReader::builder(&self.avro)
-            .build()
-            .and_then(|r| r.read_value(&mut body))
-            .map_err(|e| format!("undecodable Avro: {e}"))?;
-        if !body.is_empty() {
-            return Err(format!("{} bytes after the Avro datum", body.len()));
-        }
+        let (_, body) = frame(id_and_body)?;
+        let v = read_datum(&self.avro, body)?;
         Ok(json!({"schema": self.connect, "payload": payload(v)?}))
     }
 }
