@@ -135,11 +135,38 @@ async fn metrics_health_and_readiness() {
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
     assert_eq!(status["tables"][0]["table"], "item");
     assert_eq!(status["tables"][0]["staged_rows"], 0);
-    assert!(status["tables"][0]["replica_lag_s"].as_f64().is_some(), "{status}");
+    // Everything landed and merged: up to date, whatever the age of the newest change (these
+    // were committed upstream in 1970) — an idle upstream is not lag.
+    assert_eq!(status["tables"][0]["pending_in_kafka"], 0, "{status}");
+    assert_eq!(status["tables"][0]["up_to_date"], true, "{status}");
+    assert_eq!(status["tables"][0]["replica_lag_s"].as_f64(), Some(0.0), "{status}");
     assert_eq!(status["tables"][0]["dead_letters"], 1);
     assert_eq!(status["unrouted_dead_letters"], 0);
     assert_eq!(status["instances"][0]["state"], "running", "{status}");
     common::stream::stop(&mut run, Duration::from_secs(30));
+
+    // With `run` stopped, records that arrive are pending: not up to date, and counted.
+    for i in 0..7u64 {
+        let payload = c.insert(&[Some("1"), Some("1"), Some("pen"), Some("2.00"), None], tso(400 + i));
+        producer.send(BaseRecord::<(), _>::to("tidb_tpcc_item").partition((i % 2) as i32).payload(&payload)).unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let status_of = |json: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidemark"));
+        cmd.args(["--config", config.to_str().unwrap(), "status"]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let status: serde_json::Value = serde_json::from_str(&status_of(true)).expect("status --json is JSON");
+    assert_eq!(status["tables"][0]["pending_in_kafka"], 7, "{status}");
+    assert_eq!(status["tables"][0]["up_to_date"], false, "{status}");
+    let text = status_of(false);
+    let row = text.lines().find(|l| l.starts_with("item ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(row.split_whitespace().nth(1) == Some("7"), "IN KAFKA column: {text}");
     db.drop_db().await;
 }
 

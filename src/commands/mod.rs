@@ -10,6 +10,7 @@ pub mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
@@ -142,7 +143,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status { json } => {
             let config = cli.load_config()?;
             let wh = Warehouse::open_migrated(config.warehouse.url(), Access::ReadOnly).await?;
-            let status = status::collect(&wh, &config.tables()?).await?;
+            let tables = config.tables()?;
+            let topics: Vec<String> = tables.iter().map(|t| t.topic.clone()).collect();
+            // What the brokers hold, if they answer soon: status still shows without them.
+            let ends = crate::source::ends::watermarks(&config.kafka, &topics, Duration::from_secs(3)).await;
+            if let Err(e) = &ends {
+                eprintln!("note: the brokers did not say what they hold ({e:#}); IN KAFKA shows \"?\"");
+            }
+            let status = status::collect_with(&wh, &tables, ends.as_ref().ok()).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Table;
+use crate::source::ends::{pending, Ends};
 use crate::warehouse::monitor::Consistency;
 use crate::warehouse::Warehouse;
 
@@ -27,9 +28,10 @@ pub struct TableStatus {
     pub dead_letters: i64,
     /// Why the table's merges are stopped, if they are.
     pub stopped: Option<String>,
-    /// How far the replica is behind upstream: where the stream carries watermarks, seconds
-    /// from the point the replica is consistent as of to now (it keeps moving while upstream
-    /// is idle); otherwise from the upstream commit of the newest change it holds.
+    /// How far the replica is behind upstream: 0 when nothing is pending (`up_to_date`); else,
+    /// where the stream carries watermarks, seconds from the point the replica is consistent as
+    /// of to now (it keeps moving while upstream is idle); otherwise from the upstream commit of
+    /// the newest change it holds.
     pub replica_lag_s: Option<f64>,
     /// Its consistency group, if any (merged together with the group's other tables).
     pub group: Option<String>,
@@ -38,6 +40,12 @@ pub struct TableStatus {
     pub consistency: Option<Consistency>,
     /// Changes dropped at landing as re-sends (below their partition's watermark).
     pub resent: i64,
+    /// Records of its topic the brokers hold that have not landed yet; `None` when the brokers
+    /// were not asked, did not answer, or do not have the topic.
+    pub pending_in_kafka: Option<i64>,
+    /// Nothing is pending: every record of its topic has landed and every staged change is
+    /// merged (then `replica_lag_s` is 0 — an idle upstream is not lag).
+    pub up_to_date: bool,
     /// Why the stream cannot be ordered exactly, if tidemark found out.
     pub ordering_warning: Option<String>,
     /// Its topic's partitions as `run` last read them from the brokers; `None`: `run` has not
@@ -87,7 +95,14 @@ pub struct Status {
 /// state said.
 const SILENT_S: f64 = 15.0;
 
+/// The status as the warehouse alone says it (nothing asked of the brokers).
 pub async fn collect(wh: &Warehouse, tables: &[Table]) -> Result<Status> {
+    collect_with(wh, tables, None).await
+}
+
+/// The status, with what the brokers hold (`ends`, when they answered): how many records of each
+/// topic have not landed yet, and so whether a replica is up to date.
+pub async fn collect_with(wh: &Warehouse, tables: &[Table], ends: Option<&Ends>) -> Result<Status> {
     let instances = wh
         .instances()
         .await?
@@ -101,9 +116,19 @@ pub async fn collect(wh: &Warehouse, tables: &[Table]) -> Result<Status> {
             seen_s_ago: r.seen_s_ago,
         })
         .collect();
+    let landed = match ends {
+        Some(_) => wh.offsets().await?,
+        None => Default::default(),
+    };
     let mut statuses = Vec::new();
     for t in tables {
-        statuses.push(table_status(wh, t).await?);
+        let mut s = table_status(wh, t).await?;
+        s.pending_in_kafka = ends.and_then(|e| pending(e, &landed, &t.topic));
+        if s.pending_in_kafka == Some(0) && s.staged_rows == 0 && s.staging_error.is_none() && s.registered {
+            s.up_to_date = true;
+            s.replica_lag_s = Some(0.0);
+        }
+        statuses.push(s);
     }
     Ok(Status { tables: statuses, instances, unrouted_dead_letters: wh.unrouted_dead_letters().await? })
 }
@@ -127,6 +152,8 @@ async fn table_status(wh: &Warehouse, t: &Table) -> Result<TableStatus> {
         group: t.group.clone(),
         consistency: None,
         resent: state.as_ref().map_or(0, |s| s.resent),
+        pending_in_kafka: None,
+        up_to_date: false,
         ordering_warning: state.as_ref().and_then(|s| s.ordering_warning.clone()),
         topic_partitions: crate::warehouse::consistency::read_now(&wh.sql, &wh.pool, &t.topic)
             .await?
@@ -248,6 +275,7 @@ pub fn render(status: &Status) -> String {
 fn render_tables(statuses: &[TableStatus]) -> String {
     let mut rows = vec![[
         "TABLE".to_string(),
+        "IN KAFKA".into(),
         "STAGED".into(),
         "OLDEST STAGED".into(),
         "LAST MERGE (UTC)".into(),
@@ -285,16 +313,21 @@ fn render_tables(statuses: &[TableStatus]) -> String {
         }
         rows.push([
             s.table.clone(),
+            s.pending_in_kafka.map_or_else(|| "?".into(), |n| n.to_string()),
             if s.staging_error.is_some() { "?".into() } else { s.staged_rows.to_string() },
             oldest,
             when,
             result,
             counts,
-            s.replica_lag_s.map(format_age).map(|a| a.replace(" ago", "")).unwrap_or_else(|| "-".into()),
+            match s.replica_lag_s {
+                _ if s.up_to_date => "up to date".into(),
+                Some(lag) => format_age(lag).replace(" ago", ""),
+                None => "-".into(),
+            },
             s.dead_letters.to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..8).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..9).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for r in &rows {
         let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();

@@ -1,11 +1,12 @@
-//! Reading Kafka: the consumer-group client ([`kafka`]), batches of records ([`batch`]) and
-//! where each partition must be read from ([`positions`]).
+//! Reading Kafka: the consumer-group client ([`kafka`]), batches of records ([`batch`]),
+//! where each partition must be read from ([`positions`]), and what the brokers hold ([`ends`]).
 //!
 //! Offsets are committed only for records whose landing transaction has committed: librdkafka
 //! never stores or commits an offset by itself here (`enable.auto.offset.store=false`,
 //! `enable.auto.commit=false`); the service commits a batch's next offsets after landing it.
 
 pub mod batch;
+pub mod ends;
 pub mod kafka;
 pub mod positions;
 
