@@ -361,7 +361,12 @@ fn connect_type(f: &Json) -> (String, Unit) {
         "io.debezium.time.Year" => ("year".into(), Unit::Plain),
         "org.apache.kafka.connect.data.Decimal" => {
             let scale: u32 = param("scale").and_then(|s| s.parse().ok()).unwrap_or(0);
-            let precision: u32 = param("connect.decimal.precision").and_then(|s| s.parse().ok()).unwrap_or(65);
+            // Confluent's AvroConverter names it `connect.decimal.precision`; TiCDC's
+            // debezium-avro `precision`.
+            let precision: u32 = param("connect.decimal.precision")
+                .or_else(|| param("precision"))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(65);
             (format!("decimal({precision},{scale})"), Unit::DecimalBytes(scale))
         }
         "io.debezium.data.VariableScaleDecimal" => ("decimal".into(), Unit::VariableDecimal),

@@ -25,6 +25,8 @@ use super::Decoded;
 pub(super) struct Writer {
     avro: apache_avro::Schema,
     connect: Json,
+    /// Some field's Avro name is not its column's (see [`rename_fields`]).
+    renamed: bool,
 }
 
 impl Writer {
@@ -33,13 +35,46 @@ impl Writer {
         let json: Json = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         let mut named = HashMap::new();
         let connect = connect_schema(&json, "", &mut named)?;
-        Ok(Writer { avro, connect })
+        Ok(Writer { avro, renamed: has_renames(&connect), connect })
     }
 
     fn read(&self, id_and_body: &[u8]) -> Result<Json, String> {
         let (_, body) = frame(id_and_body)?;
         let v = read_datum(&self.avro, body)?;
-        Ok(json!({"schema": self.connect, "payload": payload(v)?}))
+        let mut payload = payload(v)?;
+        if self.renamed {
+            rename_fields(&mut payload, &self.connect);
+        }
+        Ok(json!({"schema": self.connect, "payload": payload}))
+    }
+}
+
+/// Marks a Connect field whose Avro name differs from the column's (`connect.field`).
+const AVRO_NAME: &str = "tidemark_avro_name";
+
+/// Whether any field of `schema` (at any depth) goes by another name in Avro.
+fn has_renames(schema: &Json) -> bool {
+    schema
+        .get("fields")
+        .and_then(Json::as_array)
+        .is_some_and(|fs| fs.iter().any(|f| f.get(AVRO_NAME).is_some() || has_renames(f)))
+}
+
+/// The payload's members under their columns' names instead of their Avro names.
+fn rename_fields(payload: &mut Json, schema: &Json) {
+    let (Some(fields), Some(obj)) = (schema.get("fields").and_then(Json::as_array), payload.as_object_mut()) else {
+        return;
+    };
+    for f in fields {
+        let Some(column) = f.get("field").and_then(Json::as_str) else { continue };
+        if let Some(avro) = f.get(AVRO_NAME).and_then(Json::as_str) {
+            if let Some(v) = obj.remove(avro) {
+                obj.insert(column.to_string(), v);
+            }
+        }
+        if let Some(inner) = obj.get_mut(column) {
+            rename_fields(inner, f);
+        }
     }
 }
 
@@ -127,7 +162,17 @@ fn connect_schema(s: &Json, namespace: &str, named: &mut HashMap<String, Json>) 
                     for f in o.get("fields").and_then(Json::as_array).ok_or("a record without fields")? {
                         let fname = f.get("name").and_then(Json::as_str).ok_or("a field without a name")?;
                         let mut fc = connect_schema(f.get("type").ok_or("a field without a type")?, &ns, named)?;
-                        fc["field"] = json!(fname);
+                        // TiCDC writes a column whose name Avro does not allow under a sanitized
+                        // name, with the column's own in `connect.field` (and its type in
+                        // `tidb_type`, with the TiDB extension).
+                        let column = f.get("connect.field").and_then(Json::as_str).unwrap_or(fname);
+                        fc["field"] = json!(column);
+                        if column != fname {
+                            fc[AVRO_NAME] = json!(fname);
+                        }
+                        if let Some(t) = f.get("tidb_type") {
+                            fc["tidb_type"] = t.clone();
+                        }
                         fields.push(fc);
                     }
                     let c = json!({"type": "struct", "fields": fields});
