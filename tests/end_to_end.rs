@@ -430,3 +430,94 @@ async fn a_topic_created_after_the_start_is_read_within_seconds() {
     stream::assert_converged(&wh, &config, &model).await;
     db.drop_db().await;
 }
+
+/// `[[table_patterns]]`: every topic matching `tidb_shop_(\w+)` is a table named by the group —
+/// those there at the start, and one created while `run` runs (read within seconds, without a
+/// restart of the process); an explicit `[[tables]]` entry keeps its own name; a topic the
+/// pattern does not match is not read. `status` and `merge` know the pattern's tables too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn topics_matching_a_pattern_are_tables() {
+    let mock = MockCluster::new(1).expect("mock cluster");
+    for t in ["tidb_shop_item", "tidb_shop_orders", "tidb_shop_stock", "tidb_other_item"] {
+        mock.create_topic(t, 2, 1).expect("topic");
+    }
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        ClientConfig::new().set("bootstrap.servers", mock.bootstrap_servers()).create().expect("producer");
+    let send = |topic: &str, table: &'static str, n: i64| {
+        let c = Canal { db: "shop", table, ..Canal::item() };
+        for id in 0..n {
+            let payload = c.insert(&item(id, table, "1.00"), tso(id as u64 + 1));
+            producer.send(BaseRecord::<(), _>::to(topic).partition(partition_of(id) % 2).payload(&payload)).unwrap();
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+    };
+    send("tidb_shop_item", "item", 5);
+    send("tidb_shop_orders", "orders", 7);
+    send("tidb_shop_stock", "stock", 3);
+    send("tidb_other_item", "item", 4);
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[kafka]\nbootstrap_servers = {:?}\ngroup_id = \"patterns\"\nbatch_linger_ms = 50\ntopic_refresh_secs = 1\n\
+         [kafka.properties]\n\"session.timeout.ms\" = \"3000\"\n\"heartbeat.interval.ms\" = \"300\"\n\
+         [warehouse]\nurl = {:?}\n[defaults]\nschedule = \"* * * * * *\"\n\
+         [[tables]]\nname = \"warehouse_stock\"\ntopic = \"tidb_shop_stock\"\n\
+         [[table_patterns]]\ntopic = 'tidb_shop_(\\w+)'\n",
+        mock.bootstrap_servers(),
+        db.url
+    );
+    let path = dir.path().join("tidemark.toml");
+    std::fs::write(&path, &text).unwrap();
+    let config = Config::parse(&text).expect("config");
+    let (stop, stopped) = watch::channel(false);
+    let service = tokio::spawn(async move { tidemark::service::run(&config, stopped, Default::default()).await });
+    let wh = Warehouse::open(&db.url).await.unwrap();
+    let rows_of = |t: &'static str| {
+        let wh = wh.clone();
+        async move {
+            let exists = common::query(
+                &wh,
+                "SELECT name FROM sqlite_master WHERE name = ?",
+                &[tidemark::warehouse::db::Bind::Text(t.into())],
+            )
+            .await;
+            if exists.is_empty() {
+                0
+            } else {
+                count(&wh, t).await
+            }
+        }
+    };
+    for (table, n) in [("item", 5), ("orders", 7), ("warehouse_stock", 3)] {
+        common::eventually(&format!("{table} merged"), Duration::from_secs(60), || async { rows_of(table).await == n })
+            .await;
+    }
+    // A new upstream table: its topic appears while `run` runs. (`run` starts its consumer
+    // again; the mock cluster lets the new one in once the old one's session has expired, hence
+    // the short session above.)
+    mock.create_topic("tidb_shop_users", 2, 1).expect("topic");
+    send("tidb_shop_users", "users", 6);
+    common::eventually("users merged", Duration::from_secs(60), || async { rows_of("users").await == 6 }).await;
+    assert!(!service.is_finished(), "the service kept running");
+    assert_eq!(rows_of("stock").await, 0, "an explicit entry wins over the pattern");
+    let offsets = wh.offsets().await.unwrap();
+    assert!(
+        !offsets.keys().any(|(t, _)| t == "tidb_other_item"),
+        "a topic no pattern matches is not read: {offsets:?}"
+    );
+    stop.send(true).unwrap();
+    service.await.unwrap().expect("service");
+
+    let status = tokio::task::block_in_place(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .args(["--config", path.to_str().unwrap(), "status", "--json"])
+            .output()
+            .unwrap()
+    });
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let mut tables: Vec<&str> =
+        status["tables"].as_array().unwrap().iter().map(|t| t["table"].as_str().unwrap()).collect();
+    tables.sort();
+    assert_eq!(tables, ["item", "orders", "users", "warehouse_stock"], "{status}");
+}

@@ -33,6 +33,7 @@ impl Findings {
 
 pub async fn run(config: &Config) -> Result<Findings> {
     let mut f = Findings::default();
+    let config = &with_pattern_tables(config, &mut f).await;
     let tables = match config.tables() {
         Ok(t) => t,
         Err(e) => {
@@ -52,6 +53,45 @@ pub async fn run(config: &Config) -> Result<Findings> {
     }
     registry(config, &tables, &mut f).await;
     Ok(f)
+}
+
+/// The config with the tables `[[table_patterns]]` make of the brokers' topics, each pattern's
+/// tables said (none yet is no problem: Debezium and TiCDC create a topic with its first change).
+async fn with_pattern_tables(config: &Config, f: &mut Findings) -> Config {
+    let mut config = config.clone();
+    if !config.has_patterns() {
+        return config;
+    }
+    let topics = match crate::source::ends::topic_names(&config.kafka, Duration::from_secs(10)).await {
+        Ok(t) => t,
+        Err(e) => {
+            f.problem(format!("[[table_patterns]]: {e:#}"));
+            return config;
+        }
+    };
+    match config.add_pattern_tables(&topics) {
+        Err(e) => f.problem(format!("{e:#}")),
+        Ok(_) => {
+            for p in &config.table_patterns {
+                let made: Vec<&str> = config
+                    .tables
+                    .iter()
+                    .filter(|t| t.pattern.as_ref() == Some(&p.topic))
+                    .map(|t| t.name.as_str())
+                    .collect();
+                f.ok(format!(
+                    "table pattern {:?}: {}",
+                    p.topic,
+                    if made.is_empty() {
+                        "no topic matches yet".to_string()
+                    } else {
+                        format!("tables {}", made.join(", "))
+                    }
+                ));
+            }
+        }
+    }
+    config
 }
 
 /// Every `source_ddl` parses.

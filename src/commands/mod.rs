@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, DEFAULT_CONFIG};
@@ -124,6 +124,18 @@ impl Cli {
         }
     }
 
+    /// The config with the tables its `[[table_patterns]]` make of the brokers' topics.
+    async fn load_config_with_topics(&self) -> Result<Config> {
+        let mut config = self.load_config()?;
+        if config.has_patterns() {
+            let topics = crate::source::ends::topic_names(&config.kafka, Duration::from_secs(10))
+                .await
+                .context("[[table_patterns]] name tables by the brokers' topics")?;
+            config.add_pattern_tables(&topics)?;
+        }
+        Ok(config)
+    }
+
     /// The default log filter for this command (RUST_LOG overrides it).
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
@@ -136,21 +148,21 @@ impl Cli {
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Run => run::run(&cli.load_config()?).await,
-        Command::Merge { table, .. } => merge::run(&cli.load_config()?, table.as_deref()).await,
-        Command::Sql { dialect, table, .. } => sql::run(&cli.load_config()?, *dialect, table.as_deref()).await,
-        Command::Resume { table } => resume(&cli.load_config()?, table).await,
+        Command::Merge { table, .. } => merge::run(&cli.load_config_with_topics().await?, table.as_deref()).await,
+        Command::Sql { dialect, table, .. } => {
+            sql::run(&cli.load_config_with_topics().await?, *dialect, table.as_deref()).await
+        }
+        Command::Resume { table } => resume(&cli.load_config_with_topics().await?, table).await,
         Command::Migrate => migrate(&cli.load_config()?).await,
         Command::Status { json } => {
-            let config = cli.load_config()?;
+            let config = cli.load_config_with_topics().await?;
             let wh = Warehouse::open_migrated(config.warehouse.url(), Access::ReadOnly).await?;
             let tables = config.tables()?;
             let topics: Vec<String> = tables.iter().map(|t| t.topic.clone()).collect();
             // What the brokers hold, if they answer soon: status still shows without them.
             let ends = crate::source::ends::watermarks(&config.kafka, &topics, Duration::from_secs(3)).await;
-            if let Err(e) = &ends {
-                eprintln!("note: the brokers did not say what they hold ({e:#}); IN KAFKA shows \"?\"");
-            }
-            let status = status::collect_with(&wh, &tables, ends.as_ref().ok()).await?;
+            let mut status = status::collect_with(&wh, &tables, ends.as_ref().ok()).await?;
+            status.brokers_unanswered = ends.err().map(|e| format!("{e:#}"));
             if *json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
@@ -171,7 +183,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::DeadLetters { table, limit, json } => {
-            let config = cli.load_config()?;
+            let config = cli.load_config_with_topics().await?;
             if let Some(t) = table.as_deref().filter(|t| !t.is_empty()) {
                 config.table(t)?;
             }

@@ -89,6 +89,9 @@ pub struct Status {
     pub instances: Vec<InstanceStatus>,
     /// Dead letters no configured table took (`tidemark dead-letters --table ''`).
     pub unrouted_dead_letters: i64,
+    /// Why the brokers did not say what they hold, if they were asked and did not (then
+    /// `pending_in_kafka` is unknown).
+    pub brokers_unanswered: Option<String>,
 }
 
 /// An instance silent for longer than this (three heartbeats) is not running, whatever its last
@@ -130,7 +133,12 @@ pub async fn collect_with(wh: &Warehouse, tables: &[Table], ends: Option<&Ends>)
         }
         statuses.push(s);
     }
-    Ok(Status { tables: statuses, instances, unrouted_dead_letters: wh.unrouted_dead_letters().await? })
+    Ok(Status {
+        tables: statuses,
+        instances,
+        unrouted_dead_letters: wh.unrouted_dead_letters().await?,
+        brokers_unanswered: None,
+    })
 }
 
 async fn table_status(wh: &Warehouse, t: &Table) -> Result<TableStatus> {
@@ -246,6 +254,9 @@ pub fn render(status: &Status) -> String {
             "\n{} dead letters of no configured table (`tidemark dead-letters --table ''`)",
             status.unrouted_dead_letters
         );
+    }
+    if let Some(e) = &status.brokers_unanswered {
+        let _ = writeln!(out, "\nthe brokers did not say what they hold (IN KAFKA: ?): {e}");
     }
     if status.instances.is_empty() {
         out.push_str("\nno `tidemark run` heard from in the last day\n");

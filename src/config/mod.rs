@@ -3,6 +3,7 @@
 //! Unknown keys are rejected (a typo must not silently fall back to a default). Every string
 //! value may use `${VAR}` to read an environment variable (`$${` writes a literal `${`).
 
+pub mod patterns;
 pub mod redact;
 
 use crate::codec::large_message::{ClaimCheck, Compression};
@@ -40,6 +41,10 @@ pub struct Config {
     pub defaults: Defaults,
     #[serde(default)]
     pub tables: Vec<TableConfig>,
+    /// Tables named by their topics (see [`patterns`]); [`Config::add_pattern_tables`] adds the
+    /// tables they make of the brokers' topics to `tables`.
+    #[serde(default)]
+    pub table_patterns: Vec<TableConfig>,
     /// The directory relative paths (`source_ddl`) are read from: the config file's.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -64,6 +69,9 @@ pub struct KafkaConfig {
     /// ... or once its first record has waited this long.
     #[serde(default = "default_linger_ms")]
     pub batch_linger_ms: u64,
+    /// With `[[table_patterns]]`: how often `run` asks the brokers for new topics.
+    #[serde(default = "default_topic_refresh_secs")]
+    pub topic_refresh_secs: u64,
 }
 
 impl Default for KafkaConfig {
@@ -75,6 +83,7 @@ impl Default for KafkaConfig {
             batch_records: default_batch_records(),
             batch_bytes: default_batch_bytes(),
             batch_linger_ms: default_linger_ms(),
+            topic_refresh_secs: default_topic_refresh_secs(),
         }
     }
 }
@@ -209,7 +218,8 @@ impl Default for Defaults {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableConfig {
-    /// The replica table in the warehouse.
+    /// The replica table in the warehouse (in a pattern: its template, default `{1}`).
+    #[serde(default)]
     pub name: String,
     /// The Kafka topic TiCDC writes this table to (`tidb_{schema}_{table}`).
     pub topic: String,
@@ -232,6 +242,9 @@ pub struct TableConfig {
     pub large_message_compression: Option<Compression>,
     pub claim_check_storage: Option<String>,
     pub claim_check_raw_value: Option<bool>,
+    /// The `[[table_patterns]]` expression that made this entry, if one did.
+    #[serde(skip)]
+    pub pattern: Option<String>,
 }
 
 /// Whether a table's merges wait for its stream's watermarks.
@@ -320,6 +333,9 @@ fn default_batch_bytes() -> usize {
 fn default_linger_ms() -> u64 {
     200
 }
+fn default_topic_refresh_secs() -> u64 {
+    10
+}
 fn default_schedule() -> String {
     "*/5 * * * * *".into()
 }
@@ -385,6 +401,7 @@ impl Config {
                 bail!("table `{}` is configured twice", t.name);
             }
         }
+        patterns::check(&self.table_patterns)?;
         parse_offset(&self.defaults.source_timezone)?;
         let tables = self.tables()?;
         for t in &tables {
@@ -405,6 +422,22 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Whether some tables are named by their topics (`[[table_patterns]]`): then the brokers'
+    /// topics say which tables there are.
+    pub fn has_patterns(&self) -> bool {
+        !self.table_patterns.is_empty()
+    }
+
+    /// Adds the tables `[[table_patterns]]` make of `topics` (those not added yet); returns
+    /// their names.
+    pub fn add_pattern_tables(&mut self, topics: &[String]) -> Result<Vec<String>> {
+        let made = patterns::tables_for(&self.table_patterns, &self.tables, topics)?;
+        let names = made.iter().map(|t| t.name.clone()).collect();
+        self.tables.extend(made);
+        self.validate()?;
+        Ok(names)
     }
 
     /// Every configured table with its effective settings.

@@ -3,6 +3,7 @@
 mod heartbeat;
 mod held;
 pub mod http;
+mod patterns;
 pub mod pipeline;
 pub mod scheduler;
 
@@ -32,6 +33,14 @@ pub struct Hooks {
 /// Runs the service until `shutdown` turns true: then stops reading, lands what was read,
 /// commits offsets, lets merges in flight finish, and returns.
 pub async fn run(config: &Config, shutdown: watch::Receiver<bool>, hooks: Hooks) -> Result<ConsumeStats> {
+    if config.has_patterns() {
+        return patterns::run(config, shutdown, &hooks).await;
+    }
+    run_tables(config, shutdown, &hooks).await
+}
+
+/// [`run`] for the tables `config` lists.
+async fn run_tables(config: &Config, shutdown: watch::Receiver<bool>, hooks: &Hooks) -> Result<ConsumeStats> {
     let tables = config.tables()?;
     if tables.is_empty() {
         anyhow::bail!("no [[tables]] configured: nothing to replicate");
@@ -56,13 +65,15 @@ pub async fn run(config: &Config, shutdown: watch::Receiver<bool>, hooks: Hooks)
     let (stop, stopped) = watch::channel(false);
     let names: Vec<(String, crate::config::Watermarks)> =
         tables.iter().map(|t| (t.name.clone(), t.watermarks)).collect();
-    let merges = scheduler::start(wh.clone(), config.merge_units()?, health.clone(), stopped.clone(), hooks.merges);
+    let merges =
+        scheduler::start(wh.clone(), config.merge_units()?, health.clone(), stopped.clone(), hooks.merges.clone());
     let served = http.map(|(listener, metrics)| {
         tokio::spawn(crate::service::http::serve(listener, metrics, health.clone(), stopped.clone()))
     });
     let watched = heartbeat::Watched { tables: names, topics: lander.topics() };
     let beat = tokio::spawn(heartbeat::run(wh.clone(), consumer.clone(), health.clone(), watched, stopped));
-    let consumed = pipeline::consume(&consumer, &mut lander, &config.kafka, &health, shutdown, hooks.progress).await;
+    let consumed =
+        pipeline::consume(&consumer, &mut lander, &config.kafka, &health, shutdown, hooks.progress.as_ref()).await;
     let _ = stop.send(true);
     for m in merges {
         let _ = m.await;

@@ -34,6 +34,18 @@ pub struct ConsumeStats {
 }
 
 impl ConsumeStats {
+    /// Both runs' totals.
+    pub fn plus(self, o: ConsumeStats) -> ConsumeStats {
+        ConsumeStats {
+            batches: self.batches + o.batches,
+            records: self.records + o.records,
+            staged: self.staged + o.staged,
+            dead_letters: self.dead_letters + o.dead_letters,
+            duplicates: self.duplicates + o.duplicates,
+            skipped_offsets: self.skipped_offsets + o.skipped_offsets,
+        }
+    }
+
     fn add(&mut self, r: &LandReport) {
         self.batches += 1;
         self.records += r.records as u64;
@@ -53,7 +65,7 @@ pub async fn consume(
     cfg: &KafkaConfig,
     health: &Health,
     mut shutdown: watch::Receiver<bool>,
-    progress: Option<watch::Sender<ConsumeStats>>,
+    progress: Option<&watch::Sender<ConsumeStats>>,
 ) -> Result<ConsumeStats> {
     let mut stats = ConsumeStats::default();
     // The next offset of every partition landed in this session, for the final commit.

@@ -1,12 +1,15 @@
-//! What the brokers hold: each partition's low and high watermark, asked once (for `status`:
-//! how many records of a topic have not landed yet). Read-only: no group is joined, nothing is
-//! committed.
+//! What the brokers hold: their topics (for `[[table_patterns]]`), each partition's low and high
+//! watermark (for `status`: how many records of a topic have not landed yet). Read-only: no
+//! group is joined, nothing is committed.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 
 use crate::config::KafkaConfig;
 
@@ -14,11 +17,39 @@ use crate::config::KafkaConfig;
 /// next record will get.
 pub type Ends = HashMap<(String, i32), (i64, i64)>;
 
+/// A client that keeps librdkafka's own complaints to itself: what fails is the question's
+/// answer, said once by the caller (a command's output stays its own).
+struct Quiet;
+
+impl ClientContext for Quiet {
+    fn log(&self, _: RDKafkaLogLevel, _: &str, _: &str) {}
+    fn error(&self, _: KafkaError, _: &str) {}
+}
+
+impl ConsumerContext for Quiet {}
+
+fn client(cfg: &KafkaConfig) -> Result<BaseConsumer<Quiet>> {
+    super::kafka::client_config(cfg)?
+        .create_with_context(Quiet)
+        .with_context(|| format!("creating a Kafka client for {}", cfg.bootstrap_servers))
+}
+
+/// The names of the topics the brokers have (Kafka's own `__…` topics left out), asked within
+/// `budget`.
+pub async fn topic_names(cfg: &KafkaConfig, budget: Duration) -> Result<Vec<String>> {
+    let client = client(cfg)?;
+    let brokers = cfg.bootstrap_servers.clone();
+    tokio::task::spawn_blocking(move || {
+        let meta = client.fetch_metadata(None, budget).with_context(|| format!("Kafka {brokers}: listing topics"))?;
+        Ok(meta.topics().iter().map(|t| t.name().to_string()).filter(|n| !n.starts_with("__")).collect())
+    })
+    .await
+    .map_err(|e| anyhow!("asking the brokers: {e}"))?
+}
+
 /// The watermarks of every partition of `topics` that exist; all asked within `budget`.
 pub async fn watermarks(cfg: &KafkaConfig, topics: &[String], budget: Duration) -> Result<Ends> {
-    let client: BaseConsumer = super::kafka::client_config(cfg)?
-        .create()
-        .with_context(|| format!("creating a Kafka client for {}", cfg.bootstrap_servers))?;
+    let client = client(cfg)?;
     let topics = topics.to_vec();
     let brokers = cfg.bootstrap_servers.clone();
     tokio::task::spawn_blocking(move || {
