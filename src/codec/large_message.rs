@@ -5,14 +5,18 @@
 //! - `large-message-handle-option = "claim-check"`: a message too large for Kafka carries only the
 //!   key columns and `claimCheckLocation`; the full message is an object in the storage TiCDC
 //!   was given (`claim-check-storage-uri`), named by the location's last segment and read from
-//!   the storage *this* side configures: `{"key": <base64|null>, "value": <base64>}`, or the raw
-//!   value with `claim-check-raw-value = true` — compressed like any value.
+//!   the storage *this* side configures (`file://` or S3-compatible, see [`super::s3`]):
+//!   `{"key": <base64|null>, "value": <base64>}`, or the raw value with
+//!   `claim-check-raw-value = true` — compressed like any value.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
 
 use base64::Engine;
 use serde::Deserialize;
+
+use super::s3::S3Store;
 
 /// How the changefeed compresses values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
@@ -46,32 +50,68 @@ impl Compression {
 /// Where claim-check objects are read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimCheck {
-    dir: PathBuf,
+    store: Store,
     /// `claim-check-raw-value = true`: the object is the value itself.
     raw: bool,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Store {
+    /// `file:///path`: a directory (TiCDC's `file://` storage, or a mounted or synced bucket).
+    Dir(PathBuf),
+    /// `s3://bucket/prefix?…`: read over HTTP, fetched for a whole batch before it is decoded.
+    S3(S3Store),
+}
+
+/// What every claim-check reference holds (canal-json's `_tidb.claimCheckLocation`, the simple
+/// protocol's `claimCheckLocation`): records without it need no fetching.
+pub const CLAIM_CHECK_MARK: &[u8] = b"claimCheckLocation";
+
+/// Claim-check objects fetched for a batch, by location: the object, or why the storage refused it.
+pub type Fetched = HashMap<String, Result<Vec<u8>, String>>;
+
 impl ClaimCheck {
-    /// `file:///path` (S3-compatible storage is not read yet).
+    /// `file:///path`, or `s3://bucket/prefix?endpoint=…&region=…&access-key=…&secret-access-key=…`.
     pub fn new(uri: &str, raw: bool) -> Result<ClaimCheck, String> {
-        match uri.strip_prefix("file://") {
-            Some(path) if !path.is_empty() => Ok(ClaimCheck { dir: PathBuf::from(path), raw }),
-            _ => Err(format!(
-                "claim_check_storage `{uri}`: tidemark reads claim-check objects from file:///path (mount or sync \
-                 the bucket there); s3:// is not read directly yet"
-            )),
+        let shown = crate::config::redact::redact_url(uri);
+        let store = if let Some(path) = uri.strip_prefix("file://").filter(|p| !p.is_empty()) {
+            Store::Dir(PathBuf::from(path))
+        } else if uri.starts_with("s3://") {
+            Store::S3(S3Store::parse(uri).map_err(|e| format!("claim_check_storage `{shown}`: {e}"))?)
+        } else {
+            return Err(format!(
+                "claim_check_storage `{shown}`: tidemark reads claim-check objects from file:///path or \
+                 s3://bucket/prefix (S3-compatible storage)"
+            ));
+        };
+        Ok(ClaimCheck { store, raw })
+    }
+
+    /// The S3 storage objects must be fetched from before decoding, if that is where they are.
+    pub fn s3(&self) -> Option<&S3Store> {
+        match &self.store {
+            Store::S3(s) => Some(s),
+            Store::Dir(_) => None,
         }
     }
 
-    /// The message a claim-check location names, still compressed as the changefeed compresses.
-    pub fn read(&self, location: &str) -> Result<Vec<u8>, String> {
-        let name = location.rsplit('/').next().unwrap_or_default();
-        if name.is_empty() || name == "." || name == ".." || name.contains('\\') {
-            return Err(format!("claim-check location `{location}` names no object"));
-        }
-        let path = self.dir.join(name);
-        let bytes =
-            std::fs::read(&path).map_err(|e| format!("claim-check object {} ({location}): {e}", path.display()))?;
+    /// The message a claim-check location names, still compressed as the changefeed compresses;
+    /// `fetched`: the batch's objects from S3.
+    pub fn read(&self, location: &str, fetched: &Fetched) -> Result<Vec<u8>, String> {
+        let name = object_name(location)?;
+        let (bytes, shown) = match &self.store {
+            Store::Dir(dir) => {
+                let path = dir.join(name);
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| format!("claim-check object {} ({location}): {e}", path.display()))?;
+                (bytes, path.display().to_string())
+            }
+            Store::S3(_) => match fetched.get(location) {
+                Some(Ok(bytes)) => (bytes.clone(), name.to_string()),
+                Some(Err(e)) => return Err(format!("claim-check object {name} ({location}): {e}")),
+                None => return Err(format!("claim-check object {name} ({location}) was not fetched")),
+            },
+        };
         if self.raw {
             return Ok(bytes);
         }
@@ -80,12 +120,22 @@ impl ClaimCheck {
             value: Option<String>,
         }
         let w: Wrapped = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("claim-check object {} is not {{\"key\", \"value\"}} JSON: {e}", path.display()))?;
-        let value = w.value.ok_or_else(|| format!("claim-check object {} has no value", path.display()))?;
+            .map_err(|e| format!("claim-check object {shown} is not {{\"key\", \"value\"}} JSON: {e}"))?;
+        let value = w.value.ok_or_else(|| format!("claim-check object {shown} has no value"))?;
         base64::engine::general_purpose::STANDARD
             .decode(value)
-            .map_err(|e| format!("claim-check object {}: value is not base64: {e}", path.display()))
+            .map_err(|e| format!("claim-check object {shown}: value is not base64: {e}"))
     }
+}
+
+/// The object a location names in the storage this side reads: its last segment (TiCDC's
+/// location names its own storage).
+pub fn object_name(location: &str) -> Result<&str, String> {
+    let name = location.rsplit('/').next().unwrap_or_default();
+    if name.is_empty() || name == "." || name == ".." || name.contains('\\') {
+        return Err(format!("claim-check location `{location}` names no object"));
+    }
+    Ok(name)
 }
 
 #[cfg(test)]
@@ -115,9 +165,15 @@ mod tests {
         std::fs::write(dir.path().join("b.json"), b"raw").unwrap();
         let uri = format!("file://{}", dir.path().display());
         // TiCDC's location names its own storage; only the file name is used.
-        assert_eq!(ClaimCheck::new(&uri, false).unwrap().read("s3://bucket/prefix/a.json").unwrap(), b"full");
-        assert_eq!(ClaimCheck::new(&uri, true).unwrap().read("file:///elsewhere/b.json").unwrap(), b"raw");
-        assert!(ClaimCheck::new(&uri, false).unwrap().read("s3://bucket/missing.json").is_err());
-        assert!(ClaimCheck::new("s3://bucket", false).is_err());
+        assert_eq!(
+            ClaimCheck::new(&uri, false).unwrap().read("s3://bucket/prefix/a.json", &Fetched::new()).unwrap(),
+            b"full"
+        );
+        assert_eq!(
+            ClaimCheck::new(&uri, true).unwrap().read("file:///elsewhere/b.json", &Fetched::new()).unwrap(),
+            b"raw"
+        );
+        assert!(ClaimCheck::new(&uri, false).unwrap().read("s3://bucket/missing.json", &Fetched::new()).is_err());
+        assert!(ClaimCheck::new("gs://bucket", false).is_err());
     }
 }

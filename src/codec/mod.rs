@@ -8,6 +8,7 @@ pub mod large_message;
 pub mod numbers;
 pub mod open_protocol;
 pub mod registry;
+pub mod s3;
 pub mod simple;
 pub mod text_values;
 

@@ -188,7 +188,7 @@ pub struct Defaults {
     #[serde(default)]
     pub large_message_compression: Compression,
     /// Where claim-check objects are read (`file:///path`): TiCDC's `claim-check-storage-uri`.
-    pub claim_check_storage: Option<String>,
+    pub claim_check_storage: Option<redact::SecretUri>,
     /// TiCDC's `claim-check-raw-value`.
     #[serde(default)]
     pub claim_check_raw_value: bool,
@@ -240,7 +240,7 @@ pub struct TableConfig {
     /// warehouse holds them as of one upstream TSO (with watermarks).
     pub group: Option<String>,
     pub large_message_compression: Option<Compression>,
-    pub claim_check_storage: Option<String>,
+    pub claim_check_storage: Option<redact::SecretUri>,
     pub claim_check_raw_value: Option<bool>,
     /// The `[[table_patterns]]` expression that made this entry, if one did.
     #[serde(skip)]
@@ -495,7 +495,7 @@ impl Config {
             claim_check: match t.claim_check_storage.as_ref().or(self.defaults.claim_check_storage.as_ref()) {
                 None => None,
                 Some(uri) => Some(
-                    ClaimCheck::new(uri, t.claim_check_raw_value.unwrap_or(self.defaults.claim_check_raw_value))
+                    ClaimCheck::new(&uri.0, t.claim_check_raw_value.unwrap_or(self.defaults.claim_check_raw_value))
                         .map_err(|e| anyhow!("table `{}`: {e}", t.name))?,
                 ),
             },

@@ -1,7 +1,7 @@
 //! Secrets never shown: URLs with their password masked, for logs, errors and `status`.
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs and errors; a
-/// `password=` query parameter is masked too. The URL is parsed by the `url` crate (the parser
+/// `password=` query parameter is masked too (and S3's `secret-access-key=`, `session-token=`). The URL is parsed by the `url` crate (the parser
 /// sqlx and reqwest use). A URL it cannot parse — typically a password with an unencoded `/`,
 /// `?` or `#`, which no client could use either — is shown as `scheme://***@` and what follows
 /// the last `@`, or as `scheme://***` when it has none: masking too much, never too little.
@@ -12,7 +12,12 @@ pub fn redact_url(text: &str) -> String {
                 // Cannot fail: the URL has a host.
                 let _ = u.set_password(Some("***"));
             }
-            let secret = |k: &str| k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword");
+            // Databases' passwords; TiCDC's storage URIs' S3 keys.
+            let secret = |k: &str| {
+                ["password", "sslpassword", "secret-access-key", "session-token"]
+                    .iter()
+                    .any(|s| k.eq_ignore_ascii_case(s))
+            };
             if u.query_pairs().any(|(k, _)| secret(&k)) {
                 let masked: Vec<(String, String)> = u
                     .query_pairs()
@@ -28,6 +33,17 @@ pub fn redact_url(text: &str) -> String {
         // No authority (`sqlite://x.db` parses with the file as host; `sqlite:x.db` has none).
         Ok(_) => text.to_string(),
         Err(_) => fallback(text),
+    }
+}
+
+/// A setting that is a URI which may hold a secret: shown (Debug) with its secrets masked.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct SecretUri(pub String);
+
+impl std::fmt::Debug for SecretUri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact_url(&self.0))
     }
 }
 
@@ -53,6 +69,11 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("s3://b/p?endpoint=http://m:9000&access-key=AK&secret-access-key=S%2Fx"),
+            "s3://b/p?endpoint=http%3A%2F%2Fm%3A9000&access-key=AK&secret-access-key=***"
+        );
+        assert_eq!(format!("{:?}", SecretUri("s3://b?secret-access-key=S".into())), "\"s3://b?secret-access-key=***\"");
         assert_eq!(redact_url("postgres://u:p%40ss@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");

@@ -8,7 +8,7 @@ use tracing::{info, warn};
 use super::prepare::{DdlEvent, DeadLetter, Prepared, StagedRow, TrailEntry, WatermarkEntry};
 use super::{schema_watch, Lander, StopOnRecord};
 use crate::codec::debezium::Hints;
-use crate::codec::large_message::{ClaimCheck, Compression};
+use crate::codec::large_message::{ClaimCheck, Compression, Fetched};
 use crate::codec::{Decoded, Decoder};
 use crate::config::{Format, OnError};
 use crate::model::change::Change;
@@ -90,8 +90,8 @@ impl Lander {
         };
         let (compression, claim_check) = self.router.large_messages(&rec.topic);
         let decoder = self.decoders.get_mut(&format).ok_or((None, format!("no decoder for format {format}")))?;
-        let decoded =
-            decode_large(decoder, rec, compression, claim_check.as_ref(), hints.as_deref()).map_err(|e| (None, e))?;
+        let decoded = decode_large(decoder, rec, compression, claim_check, &self.claim_objects, hints.as_deref())
+            .map_err(|e| (None, e))?;
         let events = match decoded {
             Decoded::Rows(events) => events,
             Decoded::Ddl { db, table, sql, commit_ts } => {
@@ -199,6 +199,7 @@ fn decode_large(
     rec: &RawRecord,
     compression: Compression,
     claim_check: Option<&ClaimCheck>,
+    fetched: &Fetched,
     hints: Option<&Hints>,
 ) -> Result<Decoded, String> {
     let value = match rec.value.as_deref() {
@@ -209,11 +210,11 @@ fn decode_large(
         Decoded::ClaimCheck { location } => {
             let storage = claim_check.ok_or_else(|| {
                 format!(
-                    "a claim-check message ({location}): configure claim_check_storage = \"file:///…\" (where \
-                     TiCDC's claim-check-storage-uri is readable) for this table"
+                    "a claim-check message ({location}): configure claim_check_storage = \"file:///…\" or \
+                     \"s3://bucket/prefix?…\" (where TiCDC's claim-check-storage-uri is readable) for this table"
                 )
             })?;
-            let object = compression.decompress(&storage.read(&location)?)?;
+            let object = compression.decompress(&storage.read(&location, fetched)?)?;
             decoder.decode(rec.key.as_deref(), Some(&object), hints)
         }
         other => Ok(other),

@@ -20,10 +20,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use futures_util::StreamExt;
 
 use crate::codec::debezium::Hints;
+use crate::codec::large_message::{object_name, Fetched, CLAIM_CHECK_MARK};
 use crate::codec::registry::Registry;
-use crate::codec::{Decoder, KeyValue, ValueContext};
+use crate::codec::s3::{FetchError, S3Store, StorageUnavailable};
+use crate::codec::{Decoded, Decoder, KeyValue, ValueContext};
 use crate::config::{Format, SchemaRegistryConfig, Table};
 use crate::source::{NextOffset, RawRecord};
 use crate::sql::TableCtx;
@@ -125,6 +128,10 @@ pub struct Lander {
     key_partitions: ordering::KeyPartitions,
     /// Tables (by index) recorded as staging partial rows (no need to record it again).
     partial_recorded: std::collections::HashSet<usize>,
+    /// The batch's claim-check objects kept in S3, fetched before it is decoded.
+    claim_objects: Fetched,
+    /// The HTTP client for them, made on first use.
+    http: Option<reqwest::Client>,
 }
 
 impl Lander {
@@ -171,6 +178,8 @@ impl Lander {
             staging,
             watermarked,
             key_partitions: Default::default(),
+            claim_objects: Default::default(),
+            http: None,
             partial_recorded: Default::default(),
         })
     }
@@ -321,8 +330,65 @@ impl Lander {
         }
     }
 
-    /// Fetches what decoding needs from elsewhere (Avro writer schemas), per format.
+    /// Fetches what decoding needs from elsewhere (Avro writer schemas; claim-check objects kept
+    /// in S3).
     async fn prefetch(&mut self, batch: &[RawRecord]) -> Result<()> {
+        self.prefetch_schemas(batch).await?;
+        self.fetch_claim_checks(batch).await
+    }
+
+    /// The claim-check objects the batch's S3-stored references name, by location: a refusal
+    /// (no such object, access denied) is kept for its record's dead letter; storage that cannot
+    /// be reached fails the batch (tried again, as an outage).
+    async fn fetch_claim_checks(&mut self, batch: &[RawRecord]) -> Result<()> {
+        self.claim_objects.clear();
+        let mut wanted: Vec<(S3Store, String)> = Vec::new();
+        for rec in batch {
+            let (compression, Some(store)) = self.router.large_messages(&rec.topic) else { continue };
+            let Some(store) = store.s3() else { continue };
+            // A reference is small and names its location; what does not decode here is
+            // refused with its reason when the batch is decoded.
+            let Some(Ok(value)) = rec.value.as_deref().map(|v| compression.decompress(v)) else { continue };
+            if !value.windows(CLAIM_CHECK_MARK.len()).any(|w| w == CLAIM_CHECK_MARK) {
+                continue;
+            }
+            let Some(decoder) = self.decoders.get_mut(&self.router.format(&rec.topic)) else { continue };
+            if let Ok(Decoded::ClaimCheck { location }) = decoder.decode(rec.key.as_deref(), Some(&value), None) {
+                if !wanted.iter().any(|(_, l)| *l == location) {
+                    wanted.push((store.clone(), location));
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let client = self.http.get_or_insert_with(reqwest::Client::new).clone();
+        let fetches = wanted.into_iter().map(|(store, location)| {
+            let client = client.clone();
+            async move {
+                let got = match object_name(&location) {
+                    Ok(name) => store.get(&client, name).await,
+                    Err(e) => Err(FetchError::Refused(e)),
+                };
+                (location, got)
+            }
+        });
+        let fetched: Vec<_> = futures_util::stream::iter(fetches).buffer_unordered(8).collect().await;
+        for (location, got) in fetched {
+            let got = match got {
+                Ok(bytes) => Ok(bytes),
+                Err(FetchError::Refused(e)) => Err(e),
+                Err(FetchError::Unavailable(e)) => {
+                    return Err(StorageUnavailable(format!("the claim-check storage: {e}")).into())
+                }
+            };
+            self.claim_objects.insert(location, got);
+        }
+        Ok(())
+    }
+
+    /// Fetches the writer schemas the batch's Avro records name, per format.
+    async fn prefetch_schemas(&mut self, batch: &[RawRecord]) -> Result<()> {
         for (format, decoder) in self.decoders.iter_mut() {
             let records: Vec<KeyValue> = batch
                 .iter()

@@ -71,9 +71,9 @@ impl Router {
     }
 
     /// How the topic's large messages come: its values' compression, its claim-check storage.
-    pub fn large_messages(&self, topic: &str) -> (Compression, Option<ClaimCheck>) {
+    pub fn large_messages(&self, topic: &str) -> (Compression, Option<&ClaimCheck>) {
         match self.candidates(topic).first() {
-            Some(&i) => (self.tables[i].compression, self.tables[i].claim_check.clone()),
+            Some(&i) => (self.tables[i].compression, self.tables[i].claim_check.as_ref()),
             None => (Compression::None, None),
         }
     }

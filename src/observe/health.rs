@@ -17,6 +17,8 @@ pub enum Dependency {
     Kafka,
     Warehouse,
     SchemaRegistry,
+    /// Where claim-check objects are kept (S3-compatible storage).
+    ClaimCheckStorage,
 }
 
 impl std::fmt::Display for Dependency {
@@ -25,6 +27,7 @@ impl std::fmt::Display for Dependency {
             Dependency::Kafka => "Kafka",
             Dependency::Warehouse => "the warehouse",
             Dependency::SchemaRegistry => "the schema registry",
+            Dependency::ClaimCheckStorage => "the claim-check storage",
         })
     }
 }
@@ -44,6 +47,7 @@ impl Dependency {
             Dependency::Kafka => "kafka",
             Dependency::Warehouse => "warehouse",
             Dependency::SchemaRegistry => "schema_registry",
+            Dependency::ClaimCheckStorage => "claim_check_storage",
         }
     }
 }

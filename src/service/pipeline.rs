@@ -13,6 +13,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use super::held::Held;
 use crate::codec::registry::RegistryUnavailable;
+use crate::codec::s3::StorageUnavailable;
 use crate::config::KafkaConfig;
 use crate::land::{LandReport, Lander, StopOnRecord};
 use crate::observe::health::{Dependency, Health};
@@ -177,20 +178,20 @@ async fn land_with_retry(
     let mut backoff = Duration::from_millis(500);
     loop {
         let mut landed = lander.land(batch).await.map(|report| Landed { report, refused: Vec::new() });
-        if matches!(&landed, Err(e) if Failure::of(e) == Failure::Other && !unavailable_registry(e)) {
+        if matches!(&landed, Err(e) if Failure::of(e) == Failure::Other && unavailable_other(e).is_none()) {
             landed = land_topic_by_topic(lander, batch).await;
         }
         match landed {
             Ok(r) => {
                 health.working(Dependency::Warehouse);
                 health.working(Dependency::SchemaRegistry);
+                health.working(Dependency::ClaimCheckStorage);
                 return Ok(Some(r));
             }
             Err(e) if e.downcast_ref::<StopOnRecord>().is_some() => return Err(e),
             Err(e) => {
                 // Said once per outage (Health logs the change), then at debug level per retry.
-                let dependency =
-                    if unavailable_registry(&e) { Dependency::SchemaRegistry } else { Dependency::Warehouse };
+                let dependency = unavailable_other(&e).unwrap_or(Dependency::Warehouse);
                 // Refused data was set aside by landing already; what is left is either an
                 // outage or a refusal no record is to blame for (a permission, a dropped table).
                 let error = match Failure::of(&e) {
@@ -226,8 +227,17 @@ async fn land_topic_by_topic(lander: &mut Lander, batch: &[RawRecord]) -> Result
     Ok(Landed { report, refused })
 }
 
-fn unavailable_registry(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.is::<RegistryUnavailable>())
+/// The dependency besides the warehouse whose absence failed a batch, if one did.
+fn unavailable_other(e: &anyhow::Error) -> Option<Dependency> {
+    e.chain().find_map(|c| {
+        if c.is::<RegistryUnavailable>() {
+            Some(Dependency::SchemaRegistry)
+        } else if c.is::<StorageUnavailable>() {
+            Some(Dependency::ClaimCheckStorage)
+        } else {
+            None
+        }
+    })
 }
 
 /// The warehouse's next offset of every partition, retried with backoff while the warehouse

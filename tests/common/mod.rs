@@ -6,6 +6,7 @@ pub mod broker;
 pub mod process;
 pub mod proxy;
 pub mod registry;
+pub mod s3;
 pub mod stream;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
