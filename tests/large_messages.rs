@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::io::Write;
-
 use base64::Engine;
 use common::*;
 use tidemark::merge::merge;
@@ -30,18 +28,6 @@ fn reference(id: u32, uuid: &str) -> String {
         r#"{{"id":0,"database":"test","table":"tp_int","pkNames":["id"],"isDdl":false,"type":"INSERT","es":1639633141221,"ts":1639633142960,"sql":"","sqlType":{{"id":4}},"mysqlType":{{"id":"int"}},"data":[{{"id":"{id}"}}],"old":null,"_tidb":{{"commitTs":{},"claimCheckLocation":"s3:/claim-check-bucket/{uuid}.json"}}}}"#,
         163963314122145239u64 + id as u64
     )
-}
-
-fn compress(how: &str, bytes: &[u8]) -> Vec<u8> {
-    match how {
-        "lz4" => {
-            let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
-            enc.write_all(bytes).unwrap();
-            enc.finish().unwrap()
-        }
-        "snappy" => snap::raw::Encoder::new().compress_vec(bytes).unwrap(),
-        _ => bytes.to_vec(),
-    }
 }
 
 /// Where the claim-check objects are kept: a directory, or S3-compatible storage.
@@ -168,3 +154,53 @@ async fn claim_check_storage_away_is_an_outage() {
     assert!(format!("{e:#}").contains("the claim-check storage"), "{e:#}");
     assert_eq!(count(&wh, "_tidemark_dead_letters").await, 0);
 }
+
+/// TiCDC's Debezium protocol compresses the key too (`pkg/sink/codec/debezium/encoder.go`): both
+/// are decompressed (the key names the row's key; a delete carries only it and `before`).
+async fn debezium_key_and_value_compressed(url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.sql"), "CREATE TABLE t (id int NOT NULL, c varchar(10), PRIMARY KEY (id))")
+        .unwrap();
+    let path = dir.path().join("tidemark.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[warehouse]\nurl = {url:?}\n[defaults]\nlarge_message_compression = \"lz4\"\n\
+             [[tables]]\nname = \"t\"\ntopic = \"tidb_test_t\"\nformat = \"debezium\"\nsource_ddl = \"t.sql\"\n"
+        ),
+    )
+    .unwrap();
+    let cfg = tidemark::config::Config::load(&path, false).unwrap();
+    let wh = Warehouse::open(url).await.unwrap();
+    let mut l = lander(&wh, &cfg).await;
+    let ev = |op: &str, id: u32, c: &str, ts: u64| {
+        let (before, after) = if op == "d" {
+            (format!(r#"{{"id":{id},"c":"{c}"}}"#), "null".to_string())
+        } else {
+            ("null".to_string(), format!(r#"{{"id":{id},"c":"{c}"}}"#))
+        };
+        let value = format!(
+            r#"{{"payload":{{"before":{before},"after":{after},"op":"{op}","source":{{"connector":"TiCDC","db":"test","table":"t","commit_ts":{ts},"ts_ms":0}},"ts_ms":1,"transaction":null}}}}"#
+        );
+        let key = format!(r#"{{"payload":{{"id":{id}}}}}"#);
+        (compress("lz4", key.as_bytes()), compress("lz4", value.as_bytes()))
+    };
+    let batch: Vec<tidemark::source::RawRecord> =
+        [ev("c", 1, "one", tso(1)), ev("c", 2, "two", tso(2)), ev("d", 1, "one", tso(3))]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (k, v))| tidemark::source::RawRecord {
+                topic: "tidb_test_t".into(),
+                partition: 0,
+                offset: i as i64,
+                key: Some(k),
+                value: Some(v),
+            })
+            .collect();
+    let rep = l.land(&batch).await.unwrap();
+    let why = query(&wh, "SELECT error FROM _tidemark_dead_letters", &[]).await;
+    assert_eq!(rep.dead_letters, 0, "{why:?}");
+    merge(&wh, "t", true).await.unwrap();
+    assert_eq!(rows(&wh, "t", "CAST(id AS TEXT), c", "1").await, vec![vec![s("2"), s("two")]]);
+}
+both!(debezium_key_and_value_compressed);

@@ -98,6 +98,23 @@ impl ClaimCheck {
     /// The message a claim-check location names, still compressed as the changefeed compresses;
     /// `fetched`: the batch's objects from S3.
     pub fn read(&self, location: &str, fetched: &Fetched) -> Result<Vec<u8>, String> {
+        let (bytes, shown) = self.object(location, fetched)?;
+        if self.raw {
+            return Ok(bytes);
+        }
+        Ok(unwrap_object(&bytes, &shown)?.1)
+    }
+
+    /// The key and value a claim-check object of the open protocol holds (it is always
+    /// `{"key", "value"}`: TiCDC refuses claim-check-raw-value with the open protocol).
+    pub fn read_pair(&self, location: &str, fetched: &Fetched) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let (bytes, shown) = self.object(location, fetched)?;
+        let (key, value) = unwrap_object(&bytes, &shown)?;
+        Ok((key.ok_or_else(|| format!("claim-check object {shown} has no key"))?, value))
+    }
+
+    /// The object's bytes, and how to name it in errors.
+    fn object(&self, location: &str, fetched: &Fetched) -> Result<(Vec<u8>, String), String> {
         let name = object_name(location)?;
         let (bytes, shown) = match &self.store {
             Store::Dir(dir) => {
@@ -112,20 +129,27 @@ impl ClaimCheck {
                 None => return Err(format!("claim-check object {name} ({location}) was not fetched")),
             },
         };
-        if self.raw {
-            return Ok(bytes);
-        }
-        #[derive(Deserialize)]
-        struct Wrapped {
-            value: Option<String>,
-        }
-        let w: Wrapped = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("claim-check object {shown} is not {{\"key\", \"value\"}} JSON: {e}"))?;
-        let value = w.value.ok_or_else(|| format!("claim-check object {shown} has no value"))?;
-        base64::engine::general_purpose::STANDARD
-            .decode(value)
-            .map_err(|e| format!("claim-check object {shown}: value is not base64: {e}"))
+        Ok((bytes, shown))
     }
+}
+
+/// `{"key": <base64|null>, "value": <base64>}` → (key, value).
+fn unwrap_object(bytes: &[u8], shown: &str) -> Result<(Option<Vec<u8>>, Vec<u8>), String> {
+    #[derive(Deserialize)]
+    struct Wrapped {
+        key: Option<String>,
+        value: Option<String>,
+    }
+    let w: Wrapped = serde_json::from_slice(bytes)
+        .map_err(|e| format!("claim-check object {shown} is not {{\"key\", \"value\"}} JSON: {e}"))?;
+    let b64 = |what: &str, s: String| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(|e| format!("claim-check object {shown}: {what} is not base64: {e}"))
+    };
+    let value = b64("value", w.value.ok_or_else(|| format!("claim-check object {shown} has no value"))?)?;
+    let key = w.key.filter(|k| !k.is_empty()).map(|k| b64("key", k)).transpose()?;
+    Ok((key, value))
 }
 
 /// The object a location names in the storage this side reads: its last segment (TiCDC's

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use base64::Engine;
 use serde_json::{Map, Value as Json};
 
+use super::large_message::Compression;
 use super::text_values::{from_text, ValueContext};
 use super::Decoded;
 use crate::model::change::{Op, RowEvent, Value};
@@ -80,8 +81,8 @@ impl OpenProtocolDecoder {
                     return Ok(Decoded::Ddl { db: text("scm"), table: text("tbl"), sql, commit_ts: ts });
                 }
                 Some(1) => {
-                    if k.get("ccl").is_some_and(|c| !c.is_null()) {
-                        return Err("an open-protocol claim-check message (ccl): not read yet".into());
+                    if k.get("ccl").and_then(Json::as_str).is_some_and(|c| !c.is_empty()) {
+                        return Err("an open-protocol claim-check reference (ccl) that was not resolved".into());
                     }
                     let only_key = k.get("ohk").and_then(Json::as_bool).unwrap_or(false);
                     let v: Json =
@@ -226,6 +227,72 @@ impl OpenProtocolDecoder {
 }
 
 /// `[8-byte big-endian length][bytes]` repeated.
+/// Reads a claim-check object's key and value by its location.
+pub type Claimed<'a> = &'a dyn Fn(&str) -> Result<(Vec<u8>, Vec<u8>), String>;
+
+/// An open-protocol message with TiCDC's large-message handling undone, framed as before:
+/// each event's value decompressed (`large-message-handle-compression` compresses every
+/// event's value inside the framing, DDLs' too), and each claim-check reference (`ccl` in its
+/// key) replaced by the event its object holds — `claimed(location)` gives the object's key
+/// (a version and one key frame) and value (one value frame, compressed like any).
+pub fn resolve_large(
+    key: &[u8],
+    value: Option<&[u8]>,
+    compression: Compression,
+    claimed: Claimed<'_>,
+) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let (version, rest) = key.split_at_checked(8).ok_or("an open-protocol key shorter than its version")?;
+    let keys = frames(rest).map_err(|e| format!("key: {e}"))?;
+    let values = match value {
+        Some(v) if !v.is_empty() => frames(v).map_err(|e| format!("value: {e}"))?,
+        _ => Vec::new(),
+    };
+    let (mut key_out, mut value_out) = (version.to_vec(), Vec::new());
+    let mut push = |k: &[u8], v: Option<Vec<u8>>| {
+        key_out.extend_from_slice(&(k.len() as i64).to_be_bytes());
+        key_out.extend_from_slice(k);
+        if let Some(v) = v {
+            value_out.extend_from_slice(&(v.len() as i64).to_be_bytes());
+            value_out.extend_from_slice(&v);
+        }
+    };
+    for (i, k) in keys.iter().enumerate() {
+        let v = values.get(i).copied();
+        match claim_check_location(k) {
+            Some(location) => {
+                let (ok, ov) = claimed(&location)?;
+                let okeys = ok.get(8..).map(frames).transpose().map_err(|e| format!("{location}: key: {e}"))?;
+                let ovalues = frames(&ov).map_err(|e| format!("{location}: value: {e}"))?;
+                let (Some([k]), [v]) = (okeys.as_deref(), ovalues.as_slice()) else {
+                    return Err(format!("claim-check object {location} holds no single event"));
+                };
+                push(k, Some(compression.decompress(v)?));
+            }
+            None => push(k, v.filter(|v| !v.is_empty()).map(|v| compression.decompress(v)).transpose()?),
+        }
+    }
+    Ok((key_out, value_out))
+}
+
+/// The claim-check location an event's key names (`ccl`), if it is a reference.
+fn claim_check_location(key: &[u8]) -> Option<String> {
+    if !key.windows(5).any(|w| w == b"\"ccl\"") {
+        return None;
+    }
+    let k: Json = serde_json::from_slice(key).ok()?;
+    k.get("ccl").and_then(Json::as_str).filter(|c| !c.is_empty()).map(str::to_string)
+}
+
+/// The claim-check locations an open-protocol message's events name.
+pub fn claim_check_locations(key: &[u8]) -> Vec<String> {
+    key.get(8..)
+        .and_then(|rest| frames(rest).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(claim_check_location)
+        .collect()
+}
+
 fn frames(mut b: &[u8]) -> Result<Vec<&[u8]>, String> {
     let mut out = Vec::new();
     while !b.is_empty() {

@@ -9,7 +9,7 @@ use super::prepare::{DdlEvent, DeadLetter, Prepared, StagedRow, TrailEntry, Wate
 use super::{schema_watch, Lander, StopOnRecord};
 use crate::codec::debezium::Hints;
 use crate::codec::large_message::{ClaimCheck, Compression, Fetched};
-use crate::codec::{Decoded, Decoder};
+use crate::codec::{open_protocol, Decoded, Decoder};
 use crate::config::{Format, OnError};
 use crate::model::change::Change;
 use crate::source::RawRecord;
@@ -191,9 +191,9 @@ impl Lander {
     }
 }
 
-/// Decodes a record of a topic whose values may be compressed and whose large messages may be
-/// claim-check references (`crate::codec::large_message`): the reference's object is read,
-/// decompressed like any value, and decoded in its place.
+/// Decodes a record, undoing TiCDC's large-message handling (`crate::codec::large_message`):
+/// values (TiCDC's Debezium protocol: keys too) decompressed, claim-check references replaced by
+/// the message their object holds — for the open protocol inside its framing, event by event.
 fn decode_large(
     decoder: &mut Decoder,
     rec: &RawRecord,
@@ -202,21 +202,39 @@ fn decode_large(
     fetched: &Fetched,
     hints: Option<&Hints>,
 ) -> Result<Decoded, String> {
-    let value = match rec.value.as_deref() {
-        Some(v) if compression != Compression::None => Some(Cow::Owned(compression.decompress(v)?)),
-        v => v.map(Cow::Borrowed),
+    let storage = |location: &str| {
+        claim_check.ok_or_else(|| {
+            format!(
+                "a claim-check message ({location}): configure claim_check_storage = \"file:///…\" or \
+                 \"s3://bucket/prefix?…\" (where TiCDC's claim-check-storage-uri is readable) for this table"
+            )
+        })
     };
-    match decoder.decode(rec.key.as_deref(), value.as_deref(), hints)? {
+    if matches!(decoder, Decoder::OpenProtocol(_)) && (compression != Compression::None || claim_check.is_some()) {
+        let key = rec.key.as_deref().ok_or("an open-protocol message without a key")?;
+        let claimed = |location: &str| storage(location)?.read_pair(location, fetched);
+        let (key, value) = open_protocol::resolve_large(key, rec.value.as_deref(), compression, &claimed)?;
+        return decoder.decode(Some(&key), Some(&value), hints);
+    }
+    let value = inflate(compression, rec.value.as_deref())?;
+    let key = if matches!(decoder, Decoder::Debezium(_)) {
+        inflate(compression, rec.key.as_deref())?
+    } else {
+        rec.key.as_deref().map(Cow::Borrowed)
+    };
+    match decoder.decode(key.as_deref(), value.as_deref(), hints)? {
         Decoded::ClaimCheck { location } => {
-            let storage = claim_check.ok_or_else(|| {
-                format!(
-                    "a claim-check message ({location}): configure claim_check_storage = \"file:///…\" or \
-                     \"s3://bucket/prefix?…\" (where TiCDC's claim-check-storage-uri is readable) for this table"
-                )
-            })?;
-            let object = compression.decompress(&storage.read(&location, fetched)?)?;
-            decoder.decode(rec.key.as_deref(), Some(&object), hints)
+            let object = compression.decompress(&storage(&location)?.read(&location, fetched)?)?;
+            decoder.decode(key.as_deref(), Some(&object), hints)
         }
         other => Ok(other),
+    }
+}
+
+/// `b` decompressed, when the changefeed compresses.
+fn inflate(compression: Compression, b: Option<&[u8]>) -> Result<Option<Cow<'_, [u8]>>, String> {
+    match b {
+        Some(b) if compression != Compression::None => Ok(Some(Cow::Owned(compression.decompress(b)?))),
+        b => Ok(b.map(Cow::Borrowed)),
     }
 }

@@ -26,7 +26,7 @@ use crate::codec::debezium::Hints;
 use crate::codec::large_message::{object_name, Fetched, CLAIM_CHECK_MARK};
 use crate::codec::registry::Registry;
 use crate::codec::s3::{FetchError, S3Store, StorageUnavailable};
-use crate::codec::{Decoded, Decoder, KeyValue, ValueContext};
+use crate::codec::{open_protocol, Decoded, Decoder, KeyValue, ValueContext};
 use crate::config::{Format, SchemaRegistryConfig, Table};
 use crate::source::{NextOffset, RawRecord};
 use crate::sql::TableCtx;
@@ -346,6 +346,21 @@ impl Lander {
         for rec in batch {
             let (compression, Some(store)) = self.router.large_messages(&rec.topic) else { continue };
             let Some(store) = store.s3() else { continue };
+            let mut want = |location: String| {
+                if !wanted.iter().any(|(_, l)| *l == location) {
+                    wanted.push((store.clone(), location));
+                }
+            };
+            // The open protocol names its references in the events' keys (`ccl`).
+            if self.router.format(&rec.topic) == Format::OpenProtocol {
+                rec.key
+                    .as_deref()
+                    .map(open_protocol::claim_check_locations)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .for_each(want);
+                continue;
+            }
             // A reference is small and names its location; what does not decode here is
             // refused with its reason when the batch is decoded.
             let Some(Ok(value)) = rec.value.as_deref().map(|v| compression.decompress(v)) else { continue };
@@ -354,9 +369,7 @@ impl Lander {
             }
             let Some(decoder) = self.decoders.get_mut(&self.router.format(&rec.topic)) else { continue };
             if let Ok(Decoded::ClaimCheck { location }) = decoder.decode(rec.key.as_deref(), Some(&value), None) {
-                if !wanted.iter().any(|(_, l)| *l == location) {
-                    wanted.push((store.clone(), location));
-                }
+                want(location);
             }
         }
         if wanted.is_empty() {

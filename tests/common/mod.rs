@@ -272,3 +272,18 @@ macro_rules! both {
         }
     };
 }
+
+/// `bytes` as TiCDC's `large-message-handle-compression` writes them: an LZ4 frame, a raw snappy
+/// block, or unchanged (`"none"`).
+pub fn compress(how: &str, bytes: &[u8]) -> Vec<u8> {
+    match how {
+        "lz4" => {
+            use std::io::Write;
+            let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            enc.write_all(bytes).expect("lz4");
+            enc.finish().expect("lz4")
+        }
+        "snappy" => snap::raw::Encoder::new().compress_vec(bytes).expect("snappy"),
+        _ => bytes.to_vec(),
+    }
+}
