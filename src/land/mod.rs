@@ -343,11 +343,12 @@ impl Lander {
     async fn fetch_claim_checks(&mut self, batch: &[RawRecord]) -> Result<()> {
         self.claim_objects.clear();
         let mut wanted: Vec<(S3Store, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for rec in batch {
             let (compression, Some(store)) = self.router.large_messages(&rec.topic) else { continue };
             let Some(store) = store.s3() else { continue };
             let mut want = |location: String| {
-                if !wanted.iter().any(|(_, l)| *l == location) {
+                if seen.insert(location.clone()) {
                     wanted.push((store.clone(), location));
                 }
             };
