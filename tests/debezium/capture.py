@@ -49,25 +49,28 @@ CREATE TABLE "Marker" (id int PRIMARY KEY);
 TABLES = ["busy", "every_type", "toasted", "special", "Marker"]
 
 
-def writer(url, ids, stop, seed):
-    """Keeps changing `busy`: updates, deletes and re-inserts, each transaction held open."""
+def change_busy(c, reinsert, ids, stop, seed):
+    """Keeps changing `busy` on the DB-API connection `c` (not autocommitting): updates, deletes
+    and re-inserts (`reinsert`, the database's upsert), each transaction held open a while."""
     rnd = random.Random(seed)
+    while not stop.is_set():
+        k = rnd.choice(ids)
+        roll = rnd.random()
+        with c.cursor() as cur:
+            if roll < 0.8:
+                cur.execute("UPDATE busy SET v = v + 1, note = %s WHERE id = %s", (f"w{seed}-{time.time()}", k))
+            elif roll < 0.9:
+                cur.execute("DELETE FROM busy WHERE id = %s", (k,))
+            else:
+                cur.execute(reinsert, (k,))
+        time.sleep(rnd.uniform(0.005, 0.04))
+        c.commit()
+
+
+def writer(url, ids, stop, seed):
     with psycopg.connect(url, autocommit=False) as c:
-        while not stop.is_set():
-            k = rnd.choice(ids)
-            roll = rnd.random()
-            with c.cursor() as cur:
-                if roll < 0.8:
-                    cur.execute("UPDATE busy SET v = v + 1, note = %s WHERE id = %s", (f"w{seed}-{time.time()}", k))
-                elif roll < 0.9:
-                    cur.execute("DELETE FROM busy WHERE id = %s", (k,))
-                else:
-                    cur.execute(
-                        "INSERT INTO busy VALUES (%s, 100, 'again') ON CONFLICT (id) DO UPDATE SET v = busy.v + 100",
-                        (k,),
-                    )
-                time.sleep(rnd.uniform(0.005, 0.04))
-            c.commit()
+        change_busy(c, "INSERT INTO busy VALUES (%s, 100, 'again') ON CONFLICT (id) DO UPDATE SET v = busy.v + 100",
+                    ids, stop, seed)
 
 
 def workload(url):

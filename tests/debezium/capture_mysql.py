@@ -15,13 +15,12 @@ is the source's final rows, each column as text in the form the spec's kind says
 import argparse
 import json
 import os
-import random
 import time
 import urllib.parse
 
 import pymysql
 
-from capture import Capture, run_capture
+from capture import Capture, change_busy, run_capture
 
 SETUP = [
     "DROP TABLE IF EXISTS busy, every_type, `Marker`",
@@ -50,22 +49,9 @@ def connect(u, db=None):
 
 
 def writer(u, db, ids, stop, seed):
-    """Keeps changing `busy`: updates, deletes and re-inserts, each transaction held open."""
-    rnd = random.Random(seed)
     c = connect(u, db)
     c.autocommit(False)
-    while not stop.is_set():
-        k = rnd.choice(ids)
-        roll = rnd.random()
-        with c.cursor() as cur:
-            if roll < 0.8:
-                cur.execute("UPDATE busy SET v = v + 1, note = %s WHERE id = %s", (f"w{seed}-{time.time()}", k))
-            elif roll < 0.9:
-                cur.execute("DELETE FROM busy WHERE id = %s", (k,))
-            else:
-                cur.execute("INSERT INTO busy VALUES (%s, 100, 'again') ON DUPLICATE KEY UPDATE v = v + 100", (k,))
-        time.sleep(rnd.uniform(0.005, 0.04))
-        c.commit()
+    change_busy(c, "INSERT INTO busy VALUES (%s, 100, 'again') ON DUPLICATE KEY UPDATE v = v + 100", ids, stop, seed)
     c.close()
 
 
