@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Folders under templates/ that are template sets of their own, not dialects.
-const SETS: &[(&str, &str)] = &[("bench", "BenchStmt"), ("demo", "DemoStmt")];
+const SETS: &[(&str, &str)] = &[("bench", "BenchStmt"), ("demo", "DemoStmt"), ("upstream", "UpstreamStmt")];
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read dir").flatten().map(|e| e.path()).collect();

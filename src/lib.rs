@@ -24,4 +24,5 @@ pub mod script;
 pub mod service;
 pub mod source;
 pub mod sql;
+pub mod upstream;
 pub mod warehouse;

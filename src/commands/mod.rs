@@ -7,6 +7,7 @@ mod merge;
 mod run;
 mod sql;
 pub mod status;
+mod upstream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -100,6 +101,33 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Load a table's rows from the upstream database ([upstream]) into staging at one
+    /// consistent point, so the merges resolve them with the stream; resumes after the last
+    /// landed chunk when run again.
+    Snapshot {
+        #[command(flatten)]
+        args: upstream::UpstreamArgs,
+        /// TiDB: read as of this TSO (within TiDB's GC life time) instead of now.
+        #[arg(long, value_name = "TSO")]
+        at: Option<i64>,
+    },
+    /// Compare a replica with its upstream table and list every key missing, extra or
+    /// different (with the columns); exit 0 only when equal.
+    Verify {
+        #[command(flatten)]
+        args: upstream::UpstreamArgs,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Land corrective changes for what differs (read fresh from upstream): the next merge
+        /// repairs the replica.
+        #[arg(long)]
+        fix: bool,
+        /// Seconds to wait for the table's next merge before differences are read again (a
+        /// live table's replica lags).
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        settle: u64,
+    },
     /// tidemark against the physical limits on this machine: landing vs COPY, merge vs one
     /// hand-written MERGE, freshness, memory (needs a Kafka broker and PostgreSQL; see
     /// scripts/bench.sh).
@@ -154,6 +182,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Resume { table } => resume(&cli.load_config_with_topics().await?, table).await,
         Command::Migrate => migrate(&cli.load_config()?).await,
+        Command::Snapshot { args, at } => upstream::snapshot(&cli.load_config_with_topics().await?, args, *at).await,
+        Command::Verify { args, json, fix, settle } => {
+            upstream::verify(&cli.load_config_with_topics().await?, args, *json, *fix, *settle).await
+        }
         Command::Status { json } => {
             let config = cli.load_config_with_topics().await?;
             let wh = Warehouse::open_migrated(config.warehouse.url(), Access::ReadOnly).await?;

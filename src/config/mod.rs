@@ -28,6 +28,8 @@ pub struct Config {
     pub warehouse: WarehouseConfig,
     /// A Confluent-compatible Schema Registry (needed by `format = "avro"`).
     pub schema_registry: Option<SchemaRegistryConfig>,
+    /// The upstream database `snapshot` and `verify` read (nothing else needs it).
+    pub upstream: Option<UpstreamConfig>,
     /// Settings of the scripts `tidemark sql --dialect snowflake` prints.
     #[serde(default)]
     pub snowflake: SnowflakeConfig,
@@ -99,6 +101,21 @@ impl WarehouseConfig {
     pub fn url(&self) -> &str {
         self.url.as_deref().unwrap_or(DEFAULT_WAREHOUSE)
     }
+}
+
+/// `[upstream]`: the database the stream comes from, read by `snapshot` and `verify`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// `mysql://user:${PW}@host:4000/db` (TiDB, MySQL, MariaDB); shown with its password masked.
+    pub url: redact::SecretUri,
+    /// Rows per chunk a snapshot lands and a verify compares (default 10,000).
+    #[serde(default = "default_chunk_rows")]
+    pub chunk_rows: usize,
+}
+
+fn default_chunk_rows() -> usize {
+    10_000
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -152,11 +152,21 @@ impl Lander {
         }
     }
 
-    /// A change checked against its table's schema, its values held to the recorded types.
-    fn stage_change(
+    /// A change of a record, staged ([`Lander::staged_row`]); its key watched for partitions.
+    fn stage_change(&mut self, ti: usize, rec: &RawRecord, c: Change, p: &mut Prepared) -> Result<StagedRow, String> {
+        let row = self.staged_row(ti, &rec.topic, rec.partition, rec.offset, c, p)?;
+        self.watch_ordering(ti, rec, &row.key, p);
+        Ok(row)
+    }
+
+    /// A change checked against its table's schema, its values held to the recorded types, as
+    /// the staging row at this position.
+    pub(super) fn staged_row(
         &mut self,
         ti: usize,
-        rec: &RawRecord,
+        topic: &std::sync::Arc<str>,
+        partition: i32,
+        offset: i64,
         mut c: Change,
         p: &mut Prepared,
     ) -> Result<StagedRow, String> {
@@ -169,7 +179,6 @@ impl Lander {
             }
         }
         let key = c.key_json();
-        self.watch_ordering(ti, rec, &key, p);
         if c.is_partial() && !p.partial.contains(&ti) {
             p.partial.push(ti);
         }
@@ -178,9 +187,9 @@ impl Lander {
             None => None,
         };
         Ok(StagedRow {
-            topic: rec.topic.clone(),
-            partition: rec.partition,
-            offset: rec.offset,
+            topic: topic.clone(),
+            partition,
+            offset,
             sub: c.sub as i16,
             commit_ts,
             commit_ms: c.commit_ms,

@@ -13,6 +13,7 @@ mod postgres;
 pub mod prepare;
 pub mod route;
 pub mod schema_watch;
+pub mod snapshot;
 mod sqlite;
 mod write;
 

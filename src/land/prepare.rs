@@ -87,6 +87,19 @@ pub struct Prepared {
     pub ordering: Vec<(usize, String)>,
     /// Tables (by index) with staged rows that leave unchanged columns out.
     pub partial: Vec<usize>,
+    /// A chunk of an upstream snapshot: its progress, recorded in the same transaction.
+    pub snapshot: Option<SnapshotStep>,
+}
+
+/// A snapshot chunk's progress: the last key landed of generation `generation` of `table`'s
+/// snapshot moves from `after` to `last`, `rows` rows later.
+#[derive(Debug, Clone)]
+pub struct SnapshotStep {
+    pub table: String,
+    pub generation: i64,
+    pub after: Option<String>,
+    pub last: String,
+    pub rows: i64,
 }
 
 impl Prepared {
@@ -101,6 +114,7 @@ impl Prepared {
             news: SchemaNews::default(),
             ordering: Vec::new(),
             partial: Vec::new(),
+            snapshot: None,
         }
     }
 

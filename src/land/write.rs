@@ -78,6 +78,21 @@ impl Lander {
             report.dead_letters = dead.len();
             report.dead_by_table = dead_by_table(&dead);
         }
+        if let Some(step) = &p.snapshot {
+            let binds = [
+                Bind::Text(step.table.clone()),
+                Bind::I64(step.generation),
+                Bind::OptText(step.after.clone()),
+                Bind::I64(step.rows),
+                Bind::Text(step.last.clone()),
+            ];
+            if tx.execute(sql.fixed(Stmt::SnapshotStep)?, &binds).await? != 1 {
+                anyhow::bail!(
+                    "the snapshot of `{}` moved on meanwhile (another snapshot or verify --fix of it runs): this chunk is not landed",
+                    step.table
+                );
+            }
+        }
         backend!(&mut tx, advance(sql, &plan.advance)).context("advancing offsets")?;
         self.record_stream_events(&mut tx, p, &mut report).await?;
         crate::failpoint::hit("land.written");

@@ -69,7 +69,15 @@ struct Member {
     schema: TableSchema,
     /// Its topic's point, when its merges are gated by watermarks.
     gate: Option<TopicPoint>,
+    /// While a snapshot of it runs: the highest order key its merge may apply.
+    snapshot_cap: Option<i64>,
 }
+
+/// `snapshot_cap`: a running snapshot's limit on the table's merges.
+struct SnapshotCap {
+    cap: i64,
+}
+from_row!(SnapshotCap { cap });
 
 /// The unit's merge transaction: per table its report, `None` where nothing was left to merge.
 pub async fn run(
@@ -116,12 +124,19 @@ async fn members(wh: &Warehouse, tx: &mut Tx<'_>, targets: &[Target]) -> Result<
 }
 
 impl Member {
-    /// What its merge applies, given the unit's point.
+    /// What its merge applies, given the unit's point. While a snapshot of the table runs, only
+    /// changes ordered below the snapshot's rows: a change already applied is then never
+    /// overwritten by an older snapshot row (the first merge after the snapshot applies both,
+    /// by their order keys).
     fn bounds(&self, point: Option<i64>) -> Bounds {
-        match (&self.gate, point) {
+        let mut bounds = match (&self.gate, point) {
             (Some(_), Some(high)) => Bounds { low: self.recorded.merged_point.unwrap_or(i64::MIN), high },
             _ => Bounds::ALL,
+        };
+        if let Some(cap) = self.snapshot_cap {
+            bounds.high = bounds.high.min(cap).max(bounds.low);
         }
+        bounds
     }
 }
 
@@ -139,7 +154,11 @@ async fn member(wh: &Warehouse, tx: &mut Tx<'_>, t: &Target) -> Result<Member> {
     }
     let topic = consistency::read(&wh.sql, tx, &recorded.topic).await?;
     let gated = t.watermarks.gates(topic.watermarked);
-    Ok(Member { target: t.clone(), recorded, schema, gate: gated.then_some(topic) })
+    let cap: Option<SnapshotCap> = tx
+        .fetch_optional(wh.sql.fixed(Stmt::SnapshotCap)?, &[Bind::Text(table.into())])
+        .await
+        .with_context(|| format!("merge of `{table}`: reading whether a snapshot of it runs"))?;
+    Ok(Member { target: t.clone(), recorded, schema, gate: gated.then_some(topic), snapshot_cap: cap.map(|c| c.cap) })
 }
 
 /// The unit's point: the minimum over its gated tables' topics, and before any of them stops.
@@ -178,7 +197,7 @@ async fn run_table(
 ) -> Result<Option<MergeReport>> {
     let sql = &wh.sql;
     let table = m.target.name.as_str();
-    let schema = if bounds.high == i64::MAX { m.schema.clone() } else { m.schema.as_of(bounds.high) };
+    let schema = if bounds.high == i64::MAX || m.gate.is_none() { m.schema.clone() } else { m.schema.as_of(bounds.high) };
     let mut t = TableCtx::new(table, &schema);
     let mut report = MergeReport { table: table.into(), ..Default::default() };
     replica::evolve(wh, tx, &t, &schema, &mut report).await?;
@@ -275,7 +294,7 @@ pub async fn set_aside_refused(wh: &Warehouse, conn: &mut Conn, targets: &[Targe
             continue;
         }
         let table = m.target.name.as_str();
-        let schema = if bounds.high == i64::MAX { m.schema.clone() } else { m.schema.as_of(bounds.high) };
+        let schema = if bounds.high == i64::MAX || m.gate.is_none() { m.schema.clone() } else { m.schema.as_of(bounds.high) };
         let mut t = TableCtx::new(table, &schema);
         replica::evolve(wh, &mut tx, &t, &schema, &mut MergeReport::default()).await?;
         let wm: Watermark = tx.fetch_one(sql.render(Stmt::MergeWatermark, &t, &[])?, &[Bind::I64(bounds.high)]).await?;

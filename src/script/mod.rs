@@ -59,6 +59,7 @@ pub fn table_script(dialect: Dialect, t: &TableCtx, opts: &ScriptOptions) -> Res
         Dialect::Postgres | Dialect::Sqlite => executed(&sql, dialect, t),
         Dialect::Snowflake => snowflake(&sql, t, opts),
         Dialect::Bigquery | Dialect::Databricks | Dialect::Mssql | Dialect::Redshift => landed(&sql, t),
+        Dialect::Mysql => bail!("MySQL is an upstream tidemark reads, not a warehouse it writes scripts for"),
     }
 }
 

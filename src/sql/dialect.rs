@@ -17,6 +17,10 @@ pub enum Dialect {
     Databricks,
     Mssql,
     Redshift,
+    /// An upstream database of the MySQL protocol (MySQL, MariaDB, TiDB) that `snapshot` and
+    /// `verify` read; never a warehouse.
+    #[value(skip)]
+    Mysql,
 }
 
 /// PostgreSQL truncates longer identifiers (with only a NOTICE): two long names could then
@@ -33,6 +37,7 @@ impl Dialect {
             Dialect::Databricks => "databricks",
             Dialect::Mssql => "mssql",
             Dialect::Redshift => "redshift",
+            Dialect::Mysql => "mysql",
         }
     }
 
@@ -69,7 +74,7 @@ impl Dialect {
                 format!("\"{}\"", n.replace('"', "\"\""))
             }
             Dialect::Bigquery => format!("`{name}`"),
-            Dialect::Databricks => format!("`{}`", name.replace('`', "``")),
+            Dialect::Databricks | Dialect::Mysql => format!("`{}`", name.replace('`', "``")),
             Dialect::Mssql => format!("[{}]", name.replace(']', "]]")),
             _ => format!("\"{}\"", name.replace('"', "\"\"")),
         })
@@ -79,7 +84,7 @@ impl Dialect {
     pub fn string_literal(self, s: &str) -> String {
         match self {
             // Backslash is an escape character in these dialects' literals.
-            Dialect::Snowflake | Dialect::Redshift => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
+            Dialect::Snowflake | Dialect::Redshift | Dialect::Mysql => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
             Dialect::Bigquery | Dialect::Databricks => {
                 format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
             }

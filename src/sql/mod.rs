@@ -17,7 +17,9 @@ use crate::sql::dialect::{staging_table, Dialect};
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
-pub use embedded::{BenchStmt, DemoStmt, Stmt, BENCH_TEMPLATES, DEMO_TEMPLATES, MIGRATIONS, TEMPLATES};
+pub use embedded::{
+    BenchStmt, DemoStmt, Stmt, UpstreamStmt, BENCH_TEMPLATES, DEMO_TEMPLATES, MIGRATIONS, TEMPLATES, UPSTREAM_TEMPLATES,
+};
 
 /// A statement name the compiler checks, and where its template lives for a dialect.
 pub trait Template: Copy + std::fmt::Debug {
@@ -42,6 +44,15 @@ impl Template for BenchStmt {
     }
     fn path(self, dialect: Dialect) -> String {
         format!("bench/{}/{}.sql", dialect.name(), self.name())
+    }
+}
+
+impl Template for UpstreamStmt {
+    fn name(self) -> &'static str {
+        UpstreamStmt::name(self)
+    }
+    fn path(self, dialect: Dialect) -> String {
+        format!("upstream/{}/{}.sql", dialect.name(), self.name())
     }
 }
 
@@ -237,6 +248,7 @@ mod tests {
         for name in ["merge_sql", "positions_sql", "cleanup_sql"] {
             extra.push((name, Value::from("SELECT 1")));
         }
+        extra.extend([("after", Value::from(true)), ("db", Value::from("d")), ("table", Value::from("t"))]);
         let all = [
             Dialect::Postgres,
             Dialect::Sqlite,
@@ -245,6 +257,7 @@ mod tests {
             Dialect::Databricks,
             Dialect::Mssql,
             Dialect::Redshift,
+            Dialect::Mysql,
         ];
         let mut rendered = std::collections::BTreeSet::new();
         let mut check = |path: String, out: Rendered| {
@@ -253,7 +266,7 @@ mod tests {
             rendered.insert(path);
         };
         for d in all {
-            let sql = Sql::with_sets(d, &[BENCH_TEMPLATES, DEMO_TEMPLATES]);
+            let sql = Sql::with_sets(d, &[BENCH_TEMPLATES, DEMO_TEMPLATES, UPSTREAM_TEMPLATES]);
             for &s in Stmt::ALL.iter().filter(|s| sql.has(**s)) {
                 check(s.path(d), sql.render(s, &t, &extra).unwrap());
             }
@@ -263,8 +276,11 @@ mod tests {
             for &s in DemoStmt::ALL.iter().filter(|s| sql.has(**s)) {
                 check(s.path(d), sql.render(s, &t, &extra).unwrap());
             }
+            for &s in UpstreamStmt::ALL.iter().filter(|s| sql.has(**s)) {
+                check(s.path(d), sql.render(s, &t, &extra).unwrap());
+            }
         }
-        let files: std::collections::BTreeSet<String> = [TEMPLATES, BENCH_TEMPLATES, DEMO_TEMPLATES]
+        let files: std::collections::BTreeSet<String> = [TEMPLATES, BENCH_TEMPLATES, DEMO_TEMPLATES, UPSTREAM_TEMPLATES]
             .iter()
             .flat_map(|set| set.iter().map(|(name, _)| name.to_string()))
             .filter(|name| !name.ends_with("/macros.sql"))

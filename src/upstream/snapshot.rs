@@ -1,0 +1,391 @@
+//! `tidemark snapshot`: the rows an upstream table holds, read at one consistent point and
+//! landed into staging as changes ordered at that point — so the merges resolve their overlap
+//! with the stream by the rules that already exist.
+//!
+//! The order key of a snapshot's rows:
+//! - **TiDB**: the TSO it reads at (`@@tidb_current_ts` of a `WITH CONSISTENT SNAPSHOT`
+//!   transaction, or `--at`): a streamed change committed after it wins, one before it loses.
+//! - **MySQL, MariaDB**: their streams carry no order key comparable with a binlog position, so
+//!   the rows are ordered at `-1`, before every streamed change: any change of the key the
+//!   stream carries wins. That is exact when the stream holds every change from a point at or
+//!   before the snapshot on (start it at the position the snapshot prints, or earlier).
+//!
+//! Chunks of `chunk_rows` rows in key order; each lands in one transaction with the snapshot's
+//! progress (`_tidemark_snapshots`), so a crash or Ctrl-C resumes after the last landed chunk
+//! (at a new point: each chunk's rows carry the point they were read at). While it runs, the
+//! table's merges apply only changes ordered below its rows (see `merge::unit`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use sqlx::{Executor, Row};
+
+use super::progress::Progress;
+use super::{bind_keys, chunk_binds, key_binds, read_row, value_context, Flavor, SourceTable, Upstream};
+use crate::config::Table;
+use crate::from_row;
+use crate::land::prepare::SnapshotStep;
+use crate::land::snapshot::{RefusedRow, SnapshotChunk};
+use crate::land::Lander;
+use crate::model::change::{Op, Value};
+use crate::sql::{safe, Stmt, UpstreamStmt};
+use crate::warehouse::db::Bind;
+use crate::warehouse::Warehouse;
+
+/// The order key of MySQL/MariaDB snapshot rows: before every streamed change.
+pub const BEFORE_THE_STREAM: i64 = -1;
+
+#[derive(Debug, Clone)]
+pub struct SnapshotOptions {
+    pub chunk_rows: usize,
+    /// TiDB: read as of this TSO (`@@tidb_snapshot`) instead of now.
+    pub at: Option<i64>,
+    /// Progress on stderr.
+    pub progress: bool,
+}
+
+/// `snapshot_state`: a table's snapshot as recorded.
+#[derive(Debug, Clone)]
+pub struct SnapshotState {
+    pub name: String,
+    pub source: String,
+    pub generation: i64,
+    pub order_key: i64,
+    pub cap: Option<i64>,
+    pub point: Option<String>,
+    pub last_key: Option<String>,
+    pub rows_landed: i64,
+    pub chunks: i64,
+    pub started_at: String,
+    pub done_at: Option<String>,
+}
+from_row!(SnapshotState {
+    name,
+    source,
+    generation,
+    order_key,
+    cap,
+    point,
+    last_key,
+    rows_landed,
+    chunks,
+    started_at,
+    done_at
+});
+
+/// What a snapshot did.
+#[derive(Debug, Clone)]
+pub struct SnapshotSummary {
+    pub table: String,
+    pub source: String,
+    /// Rows landed by this run, and in all (a resumed snapshot counts the earlier runs').
+    pub rows: u64,
+    pub total_rows: u64,
+    pub dead_letters: u64,
+    /// The key it resumed after, when it resumed.
+    pub resumed_after: Option<String>,
+    pub order_key: i64,
+    /// Where upstream was, as the snapshot read it (a TSO, a binlog position).
+    pub point: String,
+    pub flavor: Flavor,
+    pub elapsed: Duration,
+}
+
+impl SnapshotSummary {
+    /// What to tell the person who ran it.
+    pub fn describe(&self) -> String {
+        let secs = self.elapsed.as_secs_f64().max(0.001);
+        let mut out = format!(
+            "{}: {} rows from {} in {:.1} s ({:.0} rows/s){}; order key {} ({})",
+            self.table,
+            self.rows,
+            self.source,
+            secs,
+            self.rows as f64 / secs,
+            match &self.resumed_after {
+                Some(k) => format!(", resumed after key {k}, {} rows in all", self.total_rows),
+                None => String::new(),
+            },
+            self.order_key,
+            self.point
+        );
+        if self.dead_letters > 0 {
+            out.push_str(&format!("; {} rows refused, in the dead-letter table", self.dead_letters));
+        }
+        out
+    }
+
+    /// How the stream must start for the replica to be exact.
+    pub fn stream_hint(&self) -> String {
+        match self.flavor {
+            Flavor::Tidb => format!(
+                "If no changefeed feeds `{}` yet, create one from this point:\n  cdc cli changefeed create --start-ts={} --sink-uri=\"kafka://…\" …\n\
+                 (a changefeed that started earlier is fine too: its older changes lose to the snapshot's rows).",
+                self.table, self.order_key
+            ),
+            Flavor::Mariadb | Flavor::Mysql => format!(
+                "The stream of `{}` must hold every change from {} on (or from earlier): its changes win over the snapshot's rows.",
+                self.table, self.point
+            ),
+        }
+    }
+}
+
+/// Reads a table's recorded snapshot.
+pub async fn state(wh: &Warehouse, table: &str) -> Result<Option<SnapshotState>> {
+    wh.pool
+        .fetch_optional(wh.sql.fixed(Stmt::SnapshotState)?, &[Bind::Text(table.into())])
+        .await
+        .with_context(|| format!("reading the snapshot state of `{table}`"))
+}
+
+/// A snapshot generation's landing: the upstream table, its position tag and progress.
+pub struct Generation {
+    pub src: SourceTable,
+    pub topic: Arc<str>,
+    pub generation: i64,
+    pub last_key: Option<String>,
+    pub landed: i64,
+}
+
+/// Begins a new snapshot generation of `table` (or takes up the unfinished one): from its
+/// commit on, the table's merges apply only changes below the rows it will land.
+pub async fn begin(up: &Upstream, wh: &Warehouse, table: &str, src: SourceTable, at: Option<i64>) -> Result<Generation> {
+    let topic: Arc<str> = Arc::from(format!("snapshot:{}", src.name()));
+    if let Some(s) = state(wh, table).await? {
+        if s.done_at.is_none() && s.source == src.name() {
+            return Ok(Generation { src, topic, generation: s.generation, last_key: s.last_key, landed: s.rows_landed });
+        }
+    }
+    // The cap comes before the point is read: a merge that commits in between applies only
+    // changes committed upstream before the snapshot reads.
+    let (cap, order_key) = match (up.flavor, at) {
+        (Flavor::Tidb, Some(at)) => (at - 1, at),
+        (Flavor::Tidb, None) => {
+            let now = current_tso(up).await?;
+            (now - 1, now)
+        }
+        _ => (BEFORE_THE_STREAM - 1, BEFORE_THE_STREAM),
+    };
+    let binds = [Bind::Text(table.into()), Bind::Text(src.name()), Bind::I64(cap), Bind::I64(order_key)];
+    wh.pool
+        .execute(wh.sql.fixed(Stmt::SnapshotBegin)?, &binds)
+        .await
+        .with_context(|| format!("recording that a snapshot of `{table}` begins"))?;
+    let s = state(wh, table).await?.context("the snapshot just begun is not recorded")?;
+    Ok(Generation { src, topic, generation: s.generation, last_key: None, landed: 0 })
+}
+
+/// Lands a generation's chunk of upstream rows (upserts) and keys upstream no longer holds
+/// (deletes), with its progress.
+pub async fn land(
+    lander: &mut Lander,
+    table: &str,
+    g: &mut Generation,
+    order_key: i64,
+    changes: Vec<crate::model::change::Change>,
+    refused: Vec<RefusedRow>,
+    last: String,
+) -> Result<u64> {
+    let rows = (changes.len() + refused.len()) as i64;
+    let chunk = SnapshotChunk {
+        table: table.into(),
+        topic: g.topic.clone(),
+        first: g.landed,
+        order_key,
+        changes,
+        refused,
+        step: SnapshotStep {
+            table: table.into(),
+            generation: g.generation,
+            after: g.last_key.clone(),
+            last: last.clone(),
+            rows,
+        },
+    };
+    let report = lander.land_snapshot(&chunk).await?;
+    g.last_key = Some(last);
+    g.landed += rows;
+    Ok(report.dead_letters as u64)
+}
+
+/// The generation has landed every row: the table's merges apply everything again.
+pub async fn finish(wh: &Warehouse, table: &str, g: &Generation) -> Result<()> {
+    wh.pool
+        .execute(wh.sql.fixed(Stmt::SnapshotDone)?, &[Bind::Text(table.into()), Bind::I64(g.generation)])
+        .await
+        .with_context(|| format!("recording that the snapshot of `{table}` is done"))?;
+    Ok(())
+}
+
+/// TiDB's TSO now (the start ts of a transaction begun for it).
+async fn current_tso(up: &Upstream) -> Result<i64> {
+    let mut conn = up.pool().acquire().await?;
+    conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotBegin)?))).await?;
+    let ts: i64 = sqlx::query(safe(up.fixed(UpstreamStmt::TidbCurrentTs)?)).fetch_one(&mut *conn).await?.try_get("ts")?;
+    conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotEnd)?))).await?;
+    Ok(ts)
+}
+
+/// Snapshots one table.
+pub async fn snapshot(
+    up: &Upstream,
+    wh: &Warehouse,
+    lander: &mut Lander,
+    table: &Table,
+    opts: &SnapshotOptions,
+) -> Result<SnapshotSummary> {
+    let src = up.describe(table.source.as_ref(), &table.name).await?;
+    if let Some(k) = &table.key {
+        if k.as_slice() != &src.key_names[..] {
+            bail!(
+                "table `{}`: the configured key ({}) is not upstream's ({}): a snapshot reads in upstream key ranges",
+                table.name,
+                k.join(", "),
+                src.key_names.join(", ")
+            );
+        }
+    }
+    if opts.at.is_some() && up.flavor != Flavor::Tidb {
+        bail!("--at reads as of a TSO, which only TiDB has ({} is {})", up.shown, up.version);
+    }
+    let name = table.name.as_str();
+    let estimate = up.estimate_rows(&src).await;
+    let mut g = begin(up, wh, name, src, opts.at).await?;
+    let resumed_after = g.last_key.clone();
+    if let Some(k) = &resumed_after {
+        tracing::info!(table = name, after = %k, rows = g.landed, "resuming the snapshot after the last landed chunk");
+    }
+    let src = g.src.clone();
+
+    // The consistent read.
+    let mut conn = up.pool().acquire().await.with_context(|| format!("connecting to {}", up.shown))?;
+    if let Some(at) = opts.at {
+        sqlx::query(safe(up.fixed(UpstreamStmt::TidbSnapshotAt)?)).bind(at.to_string()).execute(&mut *conn).await?;
+    }
+    conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotIsolation)?))).await?;
+    conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotBegin)?)))
+        .await
+        .with_context(|| format!("opening a consistent snapshot of {}", up.shown))?;
+    let (order_key, point) = match up.flavor {
+        Flavor::Tidb => {
+            let ts = match opts.at {
+                Some(at) => at,
+                None => sqlx::query(safe(up.fixed(UpstreamStmt::TidbCurrentTs)?))
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get::<i64, _>("ts")?,
+            };
+            (ts, format!("TSO {ts} ({})", crate::model::tso::describe(ts)))
+        }
+        Flavor::Mariadb | Flavor::Mysql => (BEFORE_THE_STREAM, binlog_position(up, &mut conn).await),
+    };
+    wh.pool
+        .execute(
+            wh.sql.fixed(Stmt::SnapshotPoint)?,
+            &[Bind::Text(name.into()), Bind::I64(g.generation), Bind::I64(order_key), Bind::Text(point.clone())],
+        )
+        .await?;
+
+    let ctx = value_context();
+    let mut progress = Progress::new(format!("snapshot {name}"), estimate, g.landed as u64);
+    let started = std::time::Instant::now();
+    let (mut rows_landed, mut dead) = (0u64, 0u64);
+    loop {
+        let after = g.last_key.as_deref().map(|k| key_binds(&src, k)).transpose()?.map(|b| chunk_binds(&b));
+        let q = up.render(
+            UpstreamStmt::Chunk,
+            &src,
+            &[("rows", opts.chunk_rows.into()), ("after", after.is_some().into())],
+        )?;
+        let binds = after.unwrap_or_default();
+        let rows = bind_keys(sqlx::query(safe(q)), &binds)
+            .fetch_all(&mut *conn)
+            .await
+            .with_context(|| format!("reading upstream table {} after key {:?}", src.name(), g.last_key))?;
+        let Some(last_row) = rows.last() else { break };
+        let last = raw_key_json(&src, last_row);
+        let full = rows.len() == opts.chunk_rows;
+        let mut changes = Vec::with_capacity(rows.len());
+        let mut refused = Vec::new();
+        for r in &rows {
+            match read_row(&src, r, &ctx) {
+                Ok(values) => changes.push(src.change(Op::Insert, src.key_of(&values), Some(values))),
+                Err(error) => refused.push(RefusedRow { row: raw_row_json(&src, r), key: raw_key_json(&src, r), error }),
+            }
+        }
+        let n = rows.len() as u64;
+        drop(rows);
+        dead += land(lander, name, &mut g, order_key, changes, refused, last).await?;
+        crate::failpoint::hit("snapshot.chunk_landed");
+        rows_landed += n;
+        if opts.progress {
+            progress.advance(n);
+        }
+        if !full {
+            break;
+        }
+    }
+    progress.finish();
+    let _ = conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotEnd)?))).await;
+    finish(wh, name, &g).await?;
+    Ok(SnapshotSummary {
+        table: name.into(),
+        source: src.name(),
+        rows: rows_landed,
+        total_rows: g.landed as u64,
+        dead_letters: dead,
+        resumed_after,
+        order_key,
+        point,
+        flavor: up.flavor,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Where the binlog is at the open snapshot: MariaDB says exactly; elsewhere unknown.
+async fn binlog_position(up: &Upstream, conn: &mut sqlx::pool::PoolConnection<sqlx::MySql>) -> String {
+    let rows = match up.fixed(UpstreamStmt::BinlogSnapshot) {
+        Ok(q) => sqlx::query(safe(q)).fetch_all(&mut **conn).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let get = |name: &str| {
+        rows.iter().find_map(|r| {
+            let n: String = r.try_get(0).ok()?;
+            let v: String = r.try_get(1).ok()?;
+            (n.eq_ignore_ascii_case(name) && !v.is_empty()).then_some(v)
+        })
+    };
+    match (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
+        (Some(f), Some(p)) => format!("binlog {f}:{p}"),
+        _ => "the moment the snapshot began (the binlog position is unknown: binlog off, or not MariaDB)".into(),
+    }
+}
+
+/// The key of an upstream row as staged, from its key columns as read (never converted: the
+/// next chunk continues after exactly this key, even when the row itself is refused).
+fn raw_key_json(src: &SourceTable, row: &sqlx::mysql::MySqlRow) -> String {
+    let values: Vec<Value> = (0..src.schema.columns.len()).map(|i| raw_value(src, row, i)).collect();
+    src.key_json(&values)
+}
+
+/// The row as JSON text, values as read (for a refused row's dead letter).
+fn raw_row_json(src: &SourceTable, row: &sqlx::mysql::MySqlRow) -> String {
+    let values: Vec<Value> = (0..src.schema.columns.len()).map(|i| raw_value(src, row, i)).collect();
+    src.change(Op::Insert, Vec::new(), Some(values)).row_json().unwrap_or_default()
+}
+
+fn raw_value(src: &SourceTable, row: &sqlx::mysql::MySqlRow, i: usize) -> Value {
+    if src.schema.columns[i].ty.kind == crate::model::schema::Kind::Bytes {
+        match row.try_get::<Option<Vec<u8>>, _>(i) {
+            Ok(Some(b)) => Value::Bytes(b),
+            _ => Value::Null,
+        }
+    } else {
+        match row.try_get::<Option<String>, _>(i) {
+            Ok(Some(s)) => Value::Text(s),
+            _ => Value::Null,
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! `tidemark verify`: the replica against its upstream table, row by row, saying exactly how
+//! they differ — keys missing from the replica, extra in it, or different, with the differing
+//! columns.
+//!
+//! Two passes of bounded chunks, whatever the two databases' collations: upstream in its key
+//! order, each chunk's keys looked up in the replica (missing, different); then the replica in
+//! its key order, each chunk's keys looked up upstream (extra). Values are compared in one
+//! canonical text per column kind (`canonical`). A live table differs where the replica lags:
+//! keys found different are read again on both sides after the table's next merge (or after
+//! `settle`, when no merge comes) and only those still different are reported.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::canonical::canonical;
+use super::progress::Progress;
+use super::snapshot::{self, BEFORE_THE_STREAM};
+use super::{
+    bind_keys, chunk_binds, key_binds, key_binds_of_texts, read_row, staged_text, value_context, Flavor, KeyBind,
+    SourceTable, Upstream,
+};
+use crate::config::Table;
+use crate::from_row;
+use crate::land::snapshot::RefusedRow;
+use crate::land::Lander;
+use crate::model::change::{write_json_str, Op, Value};
+use crate::model::schema::Kind;
+use crate::sql::{safe, Stmt, TableCtx, UpstreamStmt};
+use crate::warehouse::db::Bind;
+use crate::warehouse::Warehouse;
+
+/// Differences listed in full; beyond, only counted.
+const LISTED: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub chunk_rows: usize,
+    /// How long to wait for the table's next merge before differences are read again.
+    pub settle: Duration,
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffKind {
+    /// Upstream holds the key, the replica does not.
+    Missing,
+    /// The replica holds the key, upstream does not.
+    Extra,
+    /// Both hold it with different values.
+    Different,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnDiff {
+    pub column: String,
+    pub replica: Option<String>,
+    pub upstream: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Difference {
+    /// The key object, as staged: `{"id":"5"}`.
+    pub key: serde_json::Value,
+    pub kind: DiffKind,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<ColumnDiff>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub table: String,
+    pub source: String,
+    pub equal: bool,
+    pub upstream_rows: u64,
+    pub replica_rows: u64,
+    /// Columns one side has and the other has not.
+    pub column_differences: Vec<String>,
+    pub differences: Vec<Difference>,
+    /// Differences beyond those listed.
+    pub not_listed: u64,
+    /// Whether differences found were read again after a merge (or the settle time).
+    pub rechecked: bool,
+    /// Corrective changes landed (`--fix`).
+    pub fixed: u64,
+    pub elapsed_ms: u64,
+}
+
+impl VerifyReport {
+    /// Human lines: a summary, then one line per difference.
+    pub fn describe(&self) -> String {
+        let n = self.differences.len() as u64 + self.not_listed;
+        let mut out = format!(
+            "{}: {} upstream rows ({}), {} replica rows: {}",
+            self.table,
+            self.upstream_rows,
+            self.source,
+            self.replica_rows,
+            if self.equal { "equal".to_string() } else { format!("{n} differences") }
+        );
+        for c in &self.column_differences {
+            out.push_str(&format!("\n  column   {c}"));
+        }
+        for d in &self.differences {
+            let key = d.key.to_string();
+            match d.kind {
+                DiffKind::Missing => out.push_str(&format!("\n  missing  {key} (upstream, not in the replica)")),
+                DiffKind::Extra => out.push_str(&format!("\n  extra    {key} (in the replica, not upstream)")),
+                DiffKind::Different => {
+                    let cols: Vec<String> = d
+                        .columns
+                        .iter()
+                        .map(|c| format!("{}: replica {}, upstream {}", c.column, shown(&c.replica), shown(&c.upstream)))
+                        .collect();
+                    out.push_str(&format!("\n  differs  {key}: {}", cols.join("; ")));
+                }
+            }
+        }
+        if self.not_listed > 0 {
+            out.push_str(&format!("\n  … and {} more", self.not_listed));
+        }
+        if self.fixed > 0 {
+            out.push_str(&format!(
+                "\n  {} corrective changes landed: the next merge repairs the replica (then verify again)",
+                self.fixed
+            ));
+        }
+        out
+    }
+}
+
+fn shown(v: &Option<String>) -> String {
+    match v {
+        None => "NULL".into(),
+        Some(s) => {
+            let mut out = String::new();
+            let cut: String = s.chars().take(200).collect();
+            write_json_str(&mut out, &cut);
+            if cut.len() < s.len() {
+                out.push('…');
+            }
+            out
+        }
+    }
+}
+
+/// The columns compared, as (name, kind, index upstream, index in the replica).
+struct Compared {
+    cols: Vec<(String, Kind, usize, usize)>,
+    /// Per key column (key order): its index in the replica's columns, and its kind.
+    replica_key: Vec<usize>,
+    key_kinds: Vec<Kind>,
+}
+
+/// A row reduced for comparison: its key's canonical text, the staged key object, and each
+/// compared column's canonical text (and the text shown).
+#[derive(Debug, Clone)]
+struct Canon {
+    key_json: String,
+    values: Vec<Option<(String, String)>>,
+}
+
+/// `status_last_merge`: which merge finished last.
+struct MergeSeen {
+    finished_at: String,
+}
+from_row!(MergeSeen { finished_at });
+
+/// `status_staging`: how many rows wait.
+struct Staged {
+    staged_rows: i64,
+}
+from_row!(Staged { staged_rows });
+
+/// Verifies one table; with `lander`, lands corrective changes for what differs (`--fix`).
+pub async fn verify(
+    up: &Upstream,
+    wh: &Warehouse,
+    table: &Table,
+    opts: &VerifyOptions,
+    lander: Option<&mut Lander>,
+) -> Result<VerifyReport> {
+    let started = Instant::now();
+    let name = table.name.as_str();
+    let src = up.describe(table.source.as_ref(), name).await?;
+    let schema = wh
+        .schema(name)
+        .await?
+        .with_context(|| format!("table `{name}` has no replica yet (nothing landed): snapshot it first"))?;
+    let t = TableCtx::new(name, &schema);
+    let mut column_differences = Vec::new();
+    let mut cols = Vec::new();
+    for (ri, c) in schema.columns.iter().enumerate() {
+        match src.schema.columns.iter().position(|u| u.name == c.name) {
+            Some(ui) => cols.push((c.name.clone(), c.ty.kind.clone(), ui, ri)),
+            None => column_differences.push(format!("`{}` is in the replica, not upstream", c.name)),
+        }
+    }
+    for u in &src.schema.columns {
+        if schema.column(&u.name).is_none() {
+            column_differences.push(format!("`{}` is upstream, not in the replica", u.name));
+        }
+    }
+    let replica_key: Vec<usize> = src
+        .key_names
+        .iter()
+        .map(|k| schema.columns.iter().position(|c| &c.name == k))
+        .collect::<Option<_>>()
+        .with_context(|| format!("the replica of `{name}` lacks upstream's key ({})", src.key_names.join(", ")))?;
+    let key_kinds = src.key_index.iter().map(|&i| src.schema.columns[i].ty.kind.clone()).collect();
+    let compared = Compared { cols, replica_key, key_kinds };
+
+    // Pass 1: upstream in key order; each chunk's keys in the replica.
+    let estimate = up.estimate_rows(&src).await;
+    let mut progress = Progress::new(format!("verify {name}"), estimate * 2, 0);
+    let mut found: Vec<(String, DiffKind)> = Vec::new();
+    let mut upstream_rows = 0u64;
+    let mut after: Option<String> = None;
+    let ctx = value_context();
+    loop {
+        let binds = after.as_deref().map(|k| key_binds(&src, k)).transpose()?.map(|b| chunk_binds(&b));
+        let q = up.render(UpstreamStmt::Chunk, &src, &[("rows", opts.chunk_rows.into()), ("after", binds.is_some().into())])?;
+        let binds = binds.unwrap_or_default();
+        let rows = bind_keys(sqlx::query(safe(q)), &binds)
+            .fetch_all(up.pool())
+            .await
+            .with_context(|| format!("reading upstream table {} after key {after:?}", src.name()))?;
+        let Some(last) = rows.last() else { break };
+        after = Some(raw_key(&src, last));
+        let full = rows.len() == opts.chunk_rows;
+        upstream_rows += rows.len() as u64;
+        let ups: Vec<Canon> = rows.iter().map(|r| upstream_canon(&src, &compared, r, &ctx)).collect();
+        let keys: Vec<&str> = ups.iter().map(|c| c.key_json.as_str()).collect();
+        let reps = replica_rows(wh, &t, &compared, &keys).await?;
+        for u in &ups {
+            match reps.get(&canon_key(&compared, &src, u)) {
+                None => found.push((u.key_json.clone(), DiffKind::Missing)),
+                Some(r) if !diff_columns(&compared, r, u).is_empty() => {
+                    found.push((u.key_json.clone(), DiffKind::Different))
+                }
+                Some(_) => {}
+            }
+        }
+        if opts.progress {
+            progress.advance(rows.len() as u64);
+        }
+        if !full {
+            break;
+        }
+    }
+
+    // Pass 2: the replica in its key order; each chunk's keys upstream.
+    let mut replica_rows_n = 0u64;
+    let mut after: Option<String> = None;
+    loop {
+        let q = wh.sql.render(Stmt::VerifyKeys, &t, &[("rows", opts.chunk_rows.into()), ("after", after.is_some().into())])?;
+        let binds: Vec<Bind> = after.iter().map(|a| Bind::Text(a.clone())).collect();
+        let rows = wh.pool.fetch_rows(q, &binds).await.with_context(|| format!("reading the replica `{name}`'s keys"))?;
+        if rows.is_empty() {
+            break;
+        }
+        let full = rows.len() == opts.chunk_rows;
+        replica_rows_n += rows.len() as u64;
+        let keys: Vec<Vec<Option<String>>> = rows.iter().map(|r| r.cells().iter().map(|c| c.to_text()).collect()).collect();
+        after = keys.last().map(|k| key_object(&src, k));
+        let present = upstream_keys(up, &src, &compared, &keys).await?;
+        for k in &keys {
+            if !present.contains(&canon_key_texts(&compared, k)) {
+                found.push((key_object(&src, k), DiffKind::Extra));
+            }
+        }
+        if opts.progress {
+            progress.advance(rows.len() as u64);
+        }
+        if !full {
+            break;
+        }
+    }
+    progress.finish();
+
+    // What differs may only lag: read it again after the next merge.
+    let rechecked = !found.is_empty();
+    let differences = if found.is_empty() {
+        Vec::new()
+    } else {
+        wait_for_merge(wh, &t, opts.settle).await?;
+        recheck(up, wh, &src, &t, &compared, &found, opts.chunk_rows).await?
+    };
+    let mut fixed = 0;
+    if let Some(lander) = lander {
+        if !differences.is_empty() {
+            fixed = fix(up, wh, lander, name, src.clone(), &differences, opts.chunk_rows).await?;
+        }
+    }
+    let total = differences.len();
+    let listed: Vec<Difference> = differences.into_iter().take(LISTED).collect();
+    Ok(VerifyReport {
+        table: name.into(),
+        source: src.name(),
+        equal: total == 0 && column_differences.is_empty(),
+        upstream_rows,
+        replica_rows: replica_rows_n,
+        column_differences,
+        not_listed: (total - listed.len()) as u64,
+        differences: listed,
+        rechecked,
+        fixed,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Waits until a merge of the table finishes (when rows are staged), at most `settle`.
+async fn wait_for_merge(wh: &Warehouse, t: &TableCtx, settle: Duration) -> Result<()> {
+    let staged: Staged = wh.pool.fetch_one(wh.sql.render(Stmt::StatusStaging, t, &[])?, &[]).await?;
+    if staged.staged_rows == 0 || settle.is_zero() {
+        return Ok(());
+    }
+    let last = || async {
+        let seen: Option<MergeSeen> =
+            wh.pool.fetch_optional(wh.sql.fixed(Stmt::StatusLastMerge)?, &[Bind::Text(t.name.clone())]).await?;
+        anyhow::Ok(seen.map(|m| m.finished_at))
+    };
+    let before = last().await?;
+    let until = Instant::now() + settle;
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if last().await? != before {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The differences among `found` that remain when both sides are read again.
+async fn recheck(
+    up: &Upstream,
+    wh: &Warehouse,
+    src: &SourceTable,
+    t: &TableCtx,
+    compared: &Compared,
+    found: &[(String, DiffKind)],
+    chunk: usize,
+) -> Result<Vec<Difference>> {
+    let ctx = value_context();
+    let mut out = Vec::new();
+    for part in found.chunks(chunk.clamp(1, 1000)) {
+        let keys: Vec<&str> = part.iter().map(|(k, _)| k.as_str()).collect();
+        let ups = upstream_rows_by_key(up, src, compared, &keys, &ctx).await?;
+        let reps = replica_rows(wh, t, compared, &keys).await?;
+        for (key_json, _) in part {
+            let texts = key_texts(src, key_json)?;
+            let k = canon_key_texts(compared, &texts);
+            let key = serde_json::from_str(key_json).unwrap_or(serde_json::Value::Null);
+            match (ups.get(&k), reps.get(&k)) {
+                (None, None) => {}
+                (Some(_), None) => out.push(Difference { key, kind: DiffKind::Missing, columns: Vec::new() }),
+                (None, Some(_)) => out.push(Difference { key, kind: DiffKind::Extra, columns: Vec::new() }),
+                (Some(u), Some(r)) => {
+                    let columns = diff_columns(compared, r, u);
+                    if !columns.is_empty() {
+                        out.push(Difference { key, kind: DiffKind::Different, columns });
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Lands what the replica needs to equal upstream: each differing or missing key's row read
+/// fresh, a delete of each extra key — ordered like a snapshot's rows, so a change the stream
+/// carries for the key still wins.
+async fn fix(
+    up: &Upstream,
+    wh: &Warehouse,
+    lander: &mut Lander,
+    name: &str,
+    src: SourceTable,
+    differences: &[Difference],
+    chunk: usize,
+) -> Result<u64> {
+    let order_key = match up.flavor {
+        Flavor::Tidb => None,
+        _ => Some(BEFORE_THE_STREAM),
+    };
+    let mut g = snapshot::begin(up, wh, name, src.clone(), None).await?;
+    let order_key = match order_key {
+        Some(k) => k,
+        None => snapshot::state(wh, name).await?.map(|s| s.order_key).unwrap_or(BEFORE_THE_STREAM),
+    };
+    let ctx = value_context();
+    let mut landed = 0u64;
+    for part in differences.chunks(chunk.clamp(1, 1000)) {
+        let keys: Vec<String> = part.iter().map(|d| d.key.to_string()).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let rows = fetch_by_key(up, &src, &refs).await?;
+        let mut changes = Vec::new();
+        let mut refused = Vec::new();
+        let mut present = std::collections::HashSet::new();
+        for r in &rows {
+            match read_row(&src, r, &ctx) {
+                Ok(values) => {
+                    present.insert(src.key_json(&values));
+                    changes.push(src.change(Op::Insert, src.key_of(&values), Some(values)));
+                }
+                Err(error) => {
+                    let key = raw_key(&src, r);
+                    present.insert(key.clone());
+                    refused.push(RefusedRow { row: String::new(), key, error });
+                }
+            }
+        }
+        for d in part.iter().filter(|d| d.kind == DiffKind::Extra) {
+            let key_json = d.key.to_string();
+            if present.contains(&key_json) {
+                continue;
+            }
+            let texts = key_texts(&src, &key_json)?;
+            let key: Vec<Value> = texts
+                .iter()
+                .zip(src.key_index.iter())
+                .map(|(t, &i)| staged_value(&src.schema.columns[i].ty.kind, t.as_deref()))
+                .collect();
+            changes.push(src.change(Op::Delete, key, None));
+        }
+        let n = (changes.len() + refused.len()) as u64;
+        let last = keys.last().cloned().unwrap_or_default();
+        snapshot::land(lander, name, &mut g, order_key, changes, refused, last).await?;
+        landed += n;
+    }
+    snapshot::finish(wh, name, &g).await?;
+    Ok(landed)
+}
+
+/// A staged key text back as a value (bytes from hex).
+fn staged_value(kind: &Kind, text: Option<&str>) -> Value {
+    match (kind, text) {
+        (_, None) => Value::Null,
+        (Kind::Bytes | Kind::Bit, Some(h)) => {
+            let bytes: Option<Vec<u8>> =
+                (0..h.len()).step_by(2).map(|i| h.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect();
+            bytes.map(Value::Bytes).unwrap_or_else(|| Value::Text(h.to_string()))
+        }
+        (_, Some(s)) => Value::Text(s.to_string()),
+    }
+}
+
+/// Upstream rows of the keys (staged key objects), as read.
+async fn fetch_by_key(up: &Upstream, src: &SourceTable, keys: &[&str]) -> Result<Vec<sqlx::mysql::MySqlRow>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let binds: Vec<KeyBind> = keys.iter().map(|k| key_binds(src, k)).collect::<Result<Vec<_>>>()?.concat();
+    let q = up.render(UpstreamStmt::RowsByKey, src, &[("rows", keys.len().into())])?;
+    bind_keys(sqlx::query(safe(q)), &binds)
+        .fetch_all(up.pool())
+        .await
+        .with_context(|| format!("reading {} rows of upstream table {} by key", keys.len(), src.name()))
+}
+
+async fn upstream_rows_by_key(
+    up: &Upstream,
+    src: &SourceTable,
+    compared: &Compared,
+    keys: &[&str],
+    ctx: &crate::codec::text_values::ValueContext,
+) -> Result<HashMap<String, Canon>> {
+    let rows = fetch_by_key(up, src, keys).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let c = upstream_canon(src, compared, r, ctx);
+            (canon_key(compared, src, &c), c)
+        })
+        .collect())
+}
+
+/// Which of the replica's keys (as text) upstream holds, as canonical keys.
+async fn upstream_keys(
+    up: &Upstream,
+    src: &SourceTable,
+    compared: &Compared,
+    keys: &[Vec<Option<String>>],
+) -> Result<std::collections::HashSet<String>> {
+    let mut binds = Vec::new();
+    for k in keys {
+        binds.extend(key_binds_of_texts(src, k)?);
+    }
+    let q = up.render(UpstreamStmt::KeysPresent, src, &[("rows", keys.len().into())])?;
+    let rows = bind_keys(sqlx::query(safe(q)), &binds)
+        .fetch_all(up.pool())
+        .await
+        .with_context(|| format!("looking up {} keys in upstream table {}", keys.len(), src.name()))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let texts: Vec<Option<String>> = src
+                .key_index
+                .iter()
+                .enumerate()
+                .map(|(j, &i)| staged_text(&read_raw(src, r, j, &src.schema.columns[i].ty.kind)))
+                .collect();
+            canon_key_texts(compared, &texts)
+        })
+        .collect())
+}
+
+/// The replica rows of `keys` (staged key objects), by canonical key.
+async fn replica_rows(wh: &Warehouse, t: &TableCtx, compared: &Compared, keys: &[&str]) -> Result<HashMap<String, Canon>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let array = format!("[{}]", keys.join(","));
+    let rows = wh
+        .pool
+        .fetch_rows(wh.sql.render(Stmt::VerifyRows, t, &[])?, &[Bind::Text(array)])
+        .await
+        .with_context(|| format!("reading {} rows of the replica `{}` by key", keys.len(), t.name))?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let texts: Vec<Option<String>> = r.cells().iter().map(|c| c.to_text()).collect();
+        let values = compared
+            .cols
+            .iter()
+            .map(|(_, kind, _, ri)| texts[*ri].as_ref().map(|s| (canonical(kind, s), s.clone())))
+            .collect();
+        let key: Vec<Option<String>> = compared.replica_key.iter().map(|&i| texts[i].clone()).collect();
+        out.insert(canon_key_texts(compared, &key), Canon { key_json: String::new(), values });
+    }
+    Ok(out)
+}
+
+/// An upstream row for comparison. A value the column type does not take is compared as read.
+fn upstream_canon(
+    src: &SourceTable,
+    compared: &Compared,
+    row: &sqlx::mysql::MySqlRow,
+    ctx: &crate::codec::text_values::ValueContext,
+) -> Canon {
+    let values: Vec<Value> = match read_row(src, row, ctx) {
+        Ok(v) => v,
+        Err(_) => (0..src.schema.columns.len()).map(|i| read_raw(src, row, i, &src.schema.columns[i].ty.kind)).collect(),
+    };
+    let key_json = src.key_json(&values);
+    let values = compared
+        .cols
+        .iter()
+        .map(|(_, kind, ui, _)| staged_text(&values[*ui]).map(|s| (canonical(kind, &s), s)))
+        .collect();
+    Canon { key_json, values }
+}
+
+/// Column `i` of a row as read (text, or bytes), unconverted.
+fn read_raw(src: &SourceTable, row: &sqlx::mysql::MySqlRow, i: usize, kind: &Kind) -> Value {
+    let _ = src;
+    if *kind == Kind::Bytes {
+        match row.try_get::<Option<Vec<u8>>, _>(i) {
+            Ok(Some(b)) => Value::Bytes(b),
+            _ => Value::Null,
+        }
+    } else {
+        match row.try_get::<Option<String>, _>(i) {
+            Ok(Some(s)) => Value::Text(s),
+            _ => Value::Null,
+        }
+    }
+}
+
+/// The staged key object of an upstream row, from its key columns as read.
+fn raw_key(src: &SourceTable, row: &sqlx::mysql::MySqlRow) -> String {
+    let values: Vec<Value> =
+        (0..src.schema.columns.len()).map(|i| read_raw(src, row, i, &src.schema.columns[i].ty.kind)).collect();
+    src.key_json(&values)
+}
+
+fn canon_one(kind: &Kind, v: &Option<String>) -> String {
+    match v {
+        Some(s) => canonical(kind, s),
+        None => "\u{0}".into(),
+    }
+}
+
+/// A compared row's canonical key.
+fn canon_key(compared: &Compared, src: &SourceTable, c: &Canon) -> String {
+    let texts = key_texts(src, &c.key_json).unwrap_or_default();
+    canon_key_texts(compared, &texts)
+}
+
+fn canon_key_texts(compared: &Compared, texts: &[Option<String>]) -> String {
+    texts.iter().zip(&compared.key_kinds).map(|(t, kind)| canon_one(kind, t)).collect::<Vec<_>>().join("\u{1}")
+}
+
+/// The values of a staged key object, in key order.
+fn key_texts(src: &SourceTable, key_json: &str) -> Result<Vec<Option<String>>> {
+    let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(key_json)?;
+    Ok(src
+        .key_names
+        .iter()
+        .map(|k| match obj.get(k) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Null) | None => None,
+            Some(other) => Some(other.to_string()),
+        })
+        .collect())
+}
+
+/// A staged key object from key values as text.
+fn key_object(src: &SourceTable, texts: &[Option<String>]) -> String {
+    let mut out = String::from("{");
+    for (i, (name, v)) in src.key_names.iter().zip(texts).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_json_str(&mut out, name);
+        out.push(':');
+        match v {
+            Some(s) => write_json_str(&mut out, s),
+            None => out.push_str("null"),
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// The compared columns whose canonical texts differ.
+fn diff_columns(compared: &Compared, replica: &Canon, upstream: &Canon) -> Vec<ColumnDiff> {
+    compared
+        .cols
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| replica.values[*i].as_ref().map(|v| &v.0) != upstream.values[*i].as_ref().map(|v| &v.0))
+        .map(|(i, (name, ..))| ColumnDiff {
+            column: name.clone(),
+            replica: replica.values[i].as_ref().map(|v| v.1.clone()),
+            upstream: upstream.values[i].as_ref().map(|v| v.1.clone()),
+        })
+        .collect()
+}

@@ -1,0 +1,4 @@
+{#- Snapshot generation ?2 of table ?1 has landed every row: merges apply everything again. -#}
+UPDATE _tidemark_snapshots SET cap = NULL, done_at = strftime('%Y-%m-%d %H:%M:%f', 'now'),
+    updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now')
+WHERE name = ?1 AND generation = ?2

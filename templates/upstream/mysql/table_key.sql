@@ -1,0 +1,13 @@
+{#- The primary key of upstream table ? . ? (else its first unique index of NOT NULL columns),
+    in key order. -#}
+SELECT CAST(s.COLUMN_NAME AS CHAR) AS name, CAST(s.INDEX_NAME AS CHAR) AS index_name
+FROM information_schema.STATISTICS AS s
+JOIN information_schema.COLUMNS AS c
+  ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
+WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0
+  AND s.INDEX_NAME NOT IN (
+      SELECT s2.INDEX_NAME FROM information_schema.STATISTICS AS s2
+      JOIN information_schema.COLUMNS AS c2
+        ON c2.TABLE_SCHEMA = s2.TABLE_SCHEMA AND c2.TABLE_NAME = s2.TABLE_NAME AND c2.COLUMN_NAME = s2.COLUMN_NAME
+      WHERE s2.TABLE_SCHEMA = s.TABLE_SCHEMA AND s2.TABLE_NAME = s.TABLE_NAME AND c2.IS_NULLABLE = 'YES')
+ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX

@@ -1,0 +1,2 @@
+{#- TiDB: later reads of this session see the latest data again. -#}
+SET @@tidb_snapshot = ''
