@@ -5,7 +5,7 @@
 #     private cluster under target/);
 #   - tansu (a Kafka-compatible broker process): TIDEMARK_TANSU when set; else `tansu` on PATH or
 #     in cargo's bin directory; else installed from crates.io once (about 13 minutes on 2 cores).
-# Exports TIDEMARK_TEST_PG_URL and TIDEMARK_TANSU.
+# Exports TIDEMARK_TEST_PG_URL and TIDEMARK_TANSU (and, below, what the other tests need).
 
 say() { printf '== %s\n' "$*" >&2; }
 die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
@@ -156,6 +156,28 @@ if [ -z "${TIDEMARK_BINLOG_MYSQL_URL:-}" ]; then
   export TIDEMARK_BINLOG_MYSQL_URL="mysql://root@127.0.0.1:33307/"
 fi
 say "MySQL protocol with a binlog, for Debezium: $TIDEMARK_BINLOG_MYSQL_URL"
+
+# The MySQL-protocol upstream of the snapshot and verify tests (tests/upstream.rs): the machine's
+# MariaDB on 127.0.0.1:3306 (a database per test), started if it is installed but not running.
+# Exports TIDEMARK_TEST_MYSQL_URL.
+if [ -z "${TIDEMARK_TEST_MYSQL_URL:-}" ]; then
+  if ! mariadb-admin --protocol=tcp -h 127.0.0.1 -P 3306 -uroot ping >/dev/null 2>&1; then
+    [ -x /usr/sbin/mariadbd ] || die "MariaDB is not installed (the snapshot/verify tests read it as their upstream):
+    apt-get install -y mariadb-server
+or point TIDEMARK_TEST_MYSQL_URL at a MySQL-protocol server (mysql://user:password@host:3306/)."
+    say "starting the machine's MariaDB"
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd \
+      || die "could not start MariaDB (start-stop-daemon --start --background --exec /usr/sbin/mariadbd)"
+    for _ in $(seq 1 60); do
+      mariadb-admin --protocol=tcp -h 127.0.0.1 -P 3306 -uroot ping >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+    mariadb-admin --protocol=tcp -h 127.0.0.1 -P 3306 -uroot ping >/dev/null 2>&1 \
+      || die "MariaDB did not answer on 127.0.0.1:3306 after starting it: see /var/log/mysql/"
+  fi
+  export TIDEMARK_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/"
+fi
+say "MySQL-protocol upstream: $TIDEMARK_TEST_MYSQL_URL"
 
 # S3-compatible object storage for the claim-check tests (tests/large_messages.rs): PyPI's moto
 # server (it checks Signature Version 4 and IAM policies once told to), in a virtualenv of its

@@ -8,7 +8,9 @@
 //! The points: `land.written` (staging rows written, landing transaction not committed),
 //! `land.committed` (landing committed, Kafka offsets not yet committed), `merge.applied`
 //! (replica changed, staging not yet cleaned, transaction open), `merge.committed` (merge
-//! committed, its lock not yet released).
+//! committed, its lock not yet released), `snapshot.chunk_landed` (a snapshot chunk and its
+//! progress committed), `snapshot.before_done` (every chunk landed, the snapshot not yet
+//! recorded as done).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};

@@ -329,6 +329,7 @@ pub async fn snapshot(
     }
     progress.finish();
     let _ = conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotEnd)?))).await;
+    crate::failpoint::hit("snapshot.before_done");
     finish(wh, name, &g).await?;
     Ok(SnapshotSummary {
         table: name.into(),

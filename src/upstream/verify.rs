@@ -36,6 +36,9 @@ use crate::warehouse::Warehouse;
 /// Differences listed in full; beyond, only counted.
 const LISTED: usize = 10_000;
 
+/// Keys looked up upstream per statement (MySQL takes at most 65,535 placeholders).
+const LOOKUP: usize = 1000;
+
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
     pub chunk_rows: usize,
@@ -347,7 +350,7 @@ async fn recheck(
 ) -> Result<Vec<Difference>> {
     let ctx = value_context();
     let mut out = Vec::new();
-    for part in found.chunks(chunk.clamp(1, 1000)) {
+    for part in found.chunks(chunk.clamp(1, LOOKUP)) {
         let keys: Vec<&str> = part.iter().map(|(k, _)| k.as_str()).collect();
         let ups = upstream_rows_by_key(up, src, compared, &keys, &ctx).await?;
         let reps = replica_rows(wh, t, compared, &keys).await?;
@@ -394,7 +397,7 @@ async fn fix(
     };
     let ctx = value_context();
     let mut landed = 0u64;
-    for part in differences.chunks(chunk.clamp(1, 1000)) {
+    for part in differences.chunks(chunk.clamp(1, LOOKUP)) {
         let keys: Vec<String> = part.iter().map(|d| d.key.to_string()).collect();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         let rows = fetch_by_key(up, &src, &refs).await?;
@@ -486,27 +489,28 @@ async fn upstream_keys(
     compared: &Compared,
     keys: &[Vec<Option<String>>],
 ) -> Result<std::collections::HashSet<String>> {
-    let mut binds = Vec::new();
-    for k in keys {
-        binds.extend(key_binds_of_texts(src, k)?);
-    }
-    let q = up.render(UpstreamStmt::KeysPresent, src, &[("rows", keys.len().into())])?;
-    let rows = bind_keys(sqlx::query(safe(q)), &binds)
-        .fetch_all(up.pool())
-        .await
-        .with_context(|| format!("looking up {} keys in upstream table {}", keys.len(), src.name()))?;
-    Ok(rows
-        .iter()
-        .map(|r| {
+    let mut present = std::collections::HashSet::new();
+    for part in keys.chunks(LOOKUP) {
+        let mut binds = Vec::new();
+        for k in part {
+            binds.extend(key_binds_of_texts(src, k)?);
+        }
+        let q = up.render(UpstreamStmt::KeysPresent, src, &[("rows", part.len().into())])?;
+        let rows = bind_keys(sqlx::query(safe(q)), &binds)
+            .fetch_all(up.pool())
+            .await
+            .with_context(|| format!("looking up {} keys in upstream table {}", part.len(), src.name()))?;
+        for r in &rows {
             let texts: Vec<Option<String>> = src
                 .key_index
                 .iter()
                 .enumerate()
                 .map(|(j, &i)| staged_text(&read_raw(src, r, j, &src.schema.columns[i].ty.kind)))
                 .collect();
-            canon_key_texts(compared, &texts)
-        })
-        .collect())
+            present.insert(canon_key_texts(compared, &texts));
+        }
+    }
+    Ok(present)
 }
 
 /// The replica rows of `keys` (staged key objects), by canonical key.

@@ -8,6 +8,7 @@ pub mod proxy;
 pub mod registry;
 pub mod s3;
 pub mod stream;
+pub mod upstream;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -32,8 +32,9 @@
 {%- for c in t.key %}{{ select(c) }}{% if not loop.last %}, {% endif %}{% endfor -%}
 {%- endmacro %}
 
-{%- macro order(t) -%}
-{%- for c in t.key %}{{ c.name | ident }}{% if not loop.last %}, {% endif %}{% endfor -%}
+{#- The key columns, qualified by `q` (an unqualified name could mean an output column). -#}
+{%- macro order(t, q) -%}
+{%- for c in t.key %}{{ q }}{{ c.name | ident }}{% if not loop.last %}, {% endif %}{% endfor -%}
 {%- endmacro %}
 
 {#- `rows` keys, each bound column by column: (k1 = ? AND k2 = ?) OR … — ranges every MySQL
