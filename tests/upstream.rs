@@ -127,7 +127,11 @@ impl Writer {
                         "INSERT"
                     }
                     (Some(_), 0..=2) => {
-                        sqlx::query("DELETE FROM item WHERE id = ?").bind(id).execute(&mut *conn).await.expect("delete");
+                        sqlx::query("DELETE FROM item WHERE id = ?")
+                            .bind(id)
+                            .execute(&mut *conn)
+                            .await
+                            .expect("delete");
                         "DELETE"
                     }
                     (Some(_), _) => {
@@ -258,11 +262,8 @@ async fn a_live_table_snapshotted_through_a_crash_converges_with_its_stream() {
     assert_eq!(query_i64(&wh, staged_sql, &[]).await, landed, "the killed snapshot's rows, each once");
 
     // Run again: it resumes after the last landed chunk; stopped just before it is done.
-    let (code, _, err) = tidemark(
-        &config_path,
-        &["snapshot", "--table", "item"],
-        &[("TIDEMARK_FAILPOINTS", "snapshot.before_done=1")],
-    );
+    let (code, _, err) =
+        tidemark(&config_path, &["snapshot", "--table", "item"], &[("TIDEMARK_FAILPOINTS", "snapshot.before_done=1")]);
     assert_ne!(code, 0, "the failpoint stops it: {err}");
     let staged = query(
         &wh,
@@ -345,14 +346,17 @@ async fn verify_reports_each_difference_and_fix_repairs_them() {
                 .as_array()
                 .map(|cs| {
                     cs.iter()
-                        .map(|c| (c["column"].as_str().unwrap().to_string(), c["replica"].clone(), c["upstream"].clone()))
+                        .map(|c| {
+                            (c["column"].as_str().unwrap().to_string(), c["replica"].clone(), c["upstream"].clone())
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
             (d["key"]["id"].as_str().unwrap().to_string(), d["kind"].as_str().unwrap().to_string(), cols)
         })
         .collect();
-    let find = |id: &str| diffs.iter().find(|d| d.0 == id).unwrap_or_else(|| panic!("key {id} not reported: {diffs:?}"));
+    let find =
+        |id: &str| diffs.iter().find(|d| d.0 == id).unwrap_or_else(|| panic!("key {id} not reported: {diffs:?}"));
     assert_eq!(diffs.len(), 6, "exactly the six differences: {diffs:?}");
     let d = find("10");
     assert_eq!((d.1.as_str(), d.2.len()), ("different", 1), "{d:?}");
@@ -403,4 +407,63 @@ fn the_tidb_statements_render() {
     assert!(at.contains("SET @@tidb_snapshot = ?"), "{at}");
     let begin = sql.fixed(UpstreamStmt::SnapshotBegin).expect("render").text;
     assert!(begin.contains("WITH CONSISTENT SNAPSHOT"), "{begin}");
+}
+
+/// A key-only canal-json record (TiCDC's large-message `handle-key-only`): data and mysqlType
+/// hold only the key columns.
+fn key_only(db: &str, kind: &str, id: i64, ts: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "id": 0, "database": db, "table": "item", "pkNames": ["id"], "isDdl": false, "type": kind,
+        "es": ts >> 18, "ts": (ts >> 18) + 5, "sql": "", "sqlType": {"id": -5}, "mysqlType": {"id": "bigint(20)"},
+        "data": [{"id": id.to_string()}], "old": null, "_tidb": {"commitTs": ts, "onlyHandleKey": true}
+    }))
+    .expect("json")
+}
+
+/// Key-only records resolved from the upstream database (MariaDB: as the row is now): an
+/// update and an insert land the rows upstream holds, every type exact; a delete needs only its
+/// key. Without [upstream] the same record is a dead letter saying what to configure.
+#[tokio::test]
+async fn key_only_records_are_resolved_from_upstream() {
+    let up = UpstreamDb::create().await;
+    item_table(&up, 100).await;
+    let db = TestDb::postgres().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = write_config(dir.path(), &db.url, &up.url, 1000);
+    let (code, out, err) = tidemark(&config_path, &["snapshot", "--table", "item"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let config = Config::load(&config_path, false).expect("config");
+    let wh = Warehouse::open(&db.url).await.expect("warehouse");
+    merge(&wh, "item", true).await.expect("merge the snapshot");
+
+    up.exec("UPDATE item SET t_varchar = 'changed', t_blob = UNHEX('00ff00'), t_dec = -1.0000000001 WHERE id = 3")
+        .await;
+    up.exec("DELETE FROM item WHERE id = 4").await;
+    up.exec(&format!("INSERT INTO item SELECT {} FROM (SELECT 5000 AS seq) AS s", generated("s.seq"))).await;
+    let msgs = vec![
+        key_only(&up.name, "UPDATE", 3, tso(1)),
+        key_only(&up.name, "DELETE", 4, tso(2)),
+        key_only(&up.name, "INSERT", 5000, tso(3)),
+        // Inserted and deleted since: upstream has no row, the stream its delete.
+        key_only(&up.name, "INSERT", 6000, tso(4)),
+    ];
+    let mut lander = common::lander(&wh, &config).await;
+    lander.resolve_key_only_from(up.url.clone());
+    let report = lander.land(&records(TOPIC, 0, 0, msgs)).await.expect("land");
+    assert_eq!(report.dead_letters, 0, "{report:?}");
+    merge(&wh, "item", true).await.expect("merge");
+    let r = verify_now(&config, &wh, Duration::ZERO).await;
+    assert!(r.equal, "{}", r.describe());
+    assert_eq!(r.replica_rows, 100, "3 updated, 4 deleted, 5000 inserted");
+
+    // Without [upstream]: a dead letter that says why.
+    let mut bare = common::lander(&wh, &config).await;
+    let report = bare.land(&records(TOPIC, 0, 4, vec![key_only(&up.name, "UPDATE", 5, tso(5))])).await.expect("land");
+    assert_eq!(report.dead_letters, 1, "{report:?}");
+    let error = query(&wh, "SELECT error FROM _tidemark_dead_letters", &[]).await;
+    let error = error[0][0].clone().unwrap_or_default();
+    assert!(error.contains("handle-key-only") && error.contains("[upstream]"), "{error}");
+
+    db.drop_db().await;
+    up.drop_db().await;
 }

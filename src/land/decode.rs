@@ -114,6 +114,7 @@ impl Lander {
         let mut staged = Vec::new();
         for ev in events {
             let ti = self.router.route(&rec.topic, &ev.source_db, &ev.source_table).map_err(|e| (None, e))?;
+            let Some(ev) = self.resolve_key_only(ti, ev).map_err(|e| (Some(ti), e))? else { continue };
             let table = &self.router.tables[ti];
             // A record that names no key (TiCDC's simple protocol before its table's BOOTSTRAP)
             // takes the configured one, else the one recorded.

@@ -7,6 +7,7 @@
 //! none). Only after it commits may the consumer commit the batch's Kafka offsets.
 
 mod decode;
+pub mod key_only;
 pub mod order;
 mod ordering;
 mod postgres;
@@ -133,6 +134,8 @@ pub struct Lander {
     claim_objects: Fetched,
     /// The HTTP client for them, made on first use.
     http: Option<reqwest::Client>,
+    /// The upstream database key-only records' rows are read from.
+    key_only: key_only::KeyOnly,
 }
 
 impl Lander {
@@ -182,6 +185,7 @@ impl Lander {
             claim_objects: Default::default(),
             http: None,
             partial_recorded: Default::default(),
+            key_only: Default::default(),
         })
     }
 
@@ -332,10 +336,11 @@ impl Lander {
     }
 
     /// Fetches what decoding needs from elsewhere (Avro writer schemas; claim-check objects kept
-    /// in S3).
+    /// in S3; the rows of key-only records, from upstream).
     async fn prefetch(&mut self, batch: &[RawRecord]) -> Result<()> {
         self.prefetch_schemas(batch).await?;
-        self.fetch_claim_checks(batch).await
+        self.fetch_claim_checks(batch).await?;
+        self.prefetch_key_only(batch).await
     }
 
     /// The claim-check objects the batch's S3-stored references name, by location: a refusal

@@ -98,7 +98,14 @@ impl Lander {
         Ok(p)
     }
 
-    fn snapshot_dead_letter(&self, chunk: &SnapshotChunk, ordinal: i64, key: String, row: String, error: String) -> DeadLetter {
+    fn snapshot_dead_letter(
+        &self,
+        chunk: &SnapshotChunk,
+        ordinal: i64,
+        key: String,
+        row: String,
+        error: String,
+    ) -> DeadLetter {
         tracing::warn!(table = %chunk.table, key, %error, "an upstream row sent to the dead-letter table");
         DeadLetter {
             table: Some(chunk.table.clone()),

@@ -197,7 +197,8 @@ async fn run_table(
 ) -> Result<Option<MergeReport>> {
     let sql = &wh.sql;
     let table = m.target.name.as_str();
-    let schema = if bounds.high == i64::MAX || m.gate.is_none() { m.schema.clone() } else { m.schema.as_of(bounds.high) };
+    let schema =
+        if bounds.high == i64::MAX || m.gate.is_none() { m.schema.clone() } else { m.schema.as_of(bounds.high) };
     let mut t = TableCtx::new(table, &schema);
     let mut report = MergeReport { table: table.into(), ..Default::default() };
     replica::evolve(wh, tx, &t, &schema, &mut report).await?;
@@ -294,7 +295,8 @@ pub async fn set_aside_refused(wh: &Warehouse, conn: &mut Conn, targets: &[Targe
             continue;
         }
         let table = m.target.name.as_str();
-        let schema = if bounds.high == i64::MAX || m.gate.is_none() { m.schema.clone() } else { m.schema.as_of(bounds.high) };
+        let schema =
+            if bounds.high == i64::MAX || m.gate.is_none() { m.schema.clone() } else { m.schema.as_of(bounds.high) };
         let mut t = TableCtx::new(table, &schema);
         replica::evolve(wh, &mut tx, &t, &schema, &mut MergeReport::default()).await?;
         let wm: Watermark = tx.fetch_one(sql.render(Stmt::MergeWatermark, &t, &[])?, &[Bind::I64(bounds.high)]).await?;

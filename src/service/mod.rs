@@ -59,6 +59,9 @@ async fn run_tables(config: &Config, shutdown: watch::Receiver<bool>, hooks: &Ho
     health.working(Dependency::Warehouse);
     let ctx = config.value_context();
     let mut lander = Lander::new(wh.clone(), tables.clone(), ctx, config.schema_registry.as_ref()).await?;
+    if let Some(up) = &config.upstream {
+        lander.resolve_key_only_from(up.url.0.clone());
+    }
     let consumer = kafka::consumer(&config.kafka, &lander.topics(), health.clone())?;
     // The schedules and the heartbeat stop on shutdown and also when the consumer loop ends
     // with an error; either way a merge in flight finishes (never cancelled half-way).

@@ -84,7 +84,9 @@ impl Dialect {
     pub fn string_literal(self, s: &str) -> String {
         match self {
             // Backslash is an escape character in these dialects' literals.
-            Dialect::Snowflake | Dialect::Redshift | Dialect::Mysql => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
+            Dialect::Snowflake | Dialect::Redshift | Dialect::Mysql => {
+                format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+            }
             Dialect::Bigquery | Dialect::Databricks => {
                 format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
             }

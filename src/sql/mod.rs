@@ -280,11 +280,12 @@ mod tests {
                 check(s.path(d), sql.render(s, &t, &extra).unwrap());
             }
         }
-        let files: std::collections::BTreeSet<String> = [TEMPLATES, BENCH_TEMPLATES, DEMO_TEMPLATES, UPSTREAM_TEMPLATES]
-            .iter()
-            .flat_map(|set| set.iter().map(|(name, _)| name.to_string()))
-            .filter(|name| !name.ends_with("/macros.sql"))
-            .collect();
+        let files: std::collections::BTreeSet<String> =
+            [TEMPLATES, BENCH_TEMPLATES, DEMO_TEMPLATES, UPSTREAM_TEMPLATES]
+                .iter()
+                .flat_map(|set| set.iter().map(|(name, _)| name.to_string()))
+                .filter(|name| !name.ends_with("/macros.sql"))
+                .collect();
         assert_eq!(files, rendered, "template files and rendered statements differ");
         for s in Stmt::ALL {
             assert!(all.iter().any(|d| Sql::new(*d).has(*s)), "{s:?} has no template in any dialect");

@@ -122,7 +122,10 @@ mod tests {
         let time_kind = Kind::Time { fsp: None };
         assert_eq!(canonical(&time_kind, "838:59:59"), canonical(&time_kind, "838:59:59.000000"));
         assert_eq!(canonical(&time_kind, "-00:00:01.5"), "-1500000");
-        assert_eq!(canonical(&Kind::Json, r#"{"b": 1, "a": [1, {"d": 2, "c": 3}]}"#), r#"{"a":[1,{"c":3,"d":2}],"b":1}"#);
+        assert_eq!(
+            canonical(&Kind::Json, r#"{"b": 1, "a": [1, {"d": 2, "c": 3}]}"#),
+            r#"{"a":[1,{"c":3,"d":2}],"b":1}"#
+        );
         assert_eq!(canonical(&Kind::Bytes, "0A"), "0a");
         let text = Kind::Text { length: None };
         assert_eq!(canonical(&text, " a "), " a ");

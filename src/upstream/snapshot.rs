@@ -151,11 +151,23 @@ pub struct Generation {
 
 /// Begins a new snapshot generation of `table` (or takes up the unfinished one): from its
 /// commit on, the table's merges apply only changes below the rows it will land.
-pub async fn begin(up: &Upstream, wh: &Warehouse, table: &str, src: SourceTable, at: Option<i64>) -> Result<Generation> {
+pub async fn begin(
+    up: &Upstream,
+    wh: &Warehouse,
+    table: &str,
+    src: SourceTable,
+    at: Option<i64>,
+) -> Result<Generation> {
     let topic: Arc<str> = Arc::from(format!("snapshot:{}", src.name()));
     if let Some(s) = state(wh, table).await? {
         if s.done_at.is_none() && s.source == src.name() {
-            return Ok(Generation { src, topic, generation: s.generation, last_key: s.last_key, landed: s.rows_landed });
+            return Ok(Generation {
+                src,
+                topic,
+                generation: s.generation,
+                last_key: s.last_key,
+                landed: s.rows_landed,
+            });
         }
     }
     // The cap comes before the point is read: a merge that commits in between applies only
@@ -223,7 +235,8 @@ pub async fn finish(wh: &Warehouse, table: &str, g: &Generation) -> Result<()> {
 async fn current_tso(up: &Upstream) -> Result<i64> {
     let mut conn = up.pool().acquire().await?;
     conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotBegin)?))).await?;
-    let ts: i64 = sqlx::query(safe(up.fixed(UpstreamStmt::TidbCurrentTs)?)).fetch_one(&mut *conn).await?.try_get("ts")?;
+    let ts: i64 =
+        sqlx::query(safe(up.fixed(UpstreamStmt::TidbCurrentTs)?)).fetch_one(&mut *conn).await?.try_get("ts")?;
     conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotEnd)?))).await?;
     Ok(ts)
 }
@@ -312,7 +325,9 @@ pub async fn snapshot(
         for r in &rows {
             match read_row(&src, r, &ctx) {
                 Ok(values) => changes.push(src.change(Op::Insert, src.key_of(&values), Some(values))),
-                Err(error) => refused.push(RefusedRow { row: raw_row_json(&src, r), key: raw_key_json(&src, r), error }),
+                Err(error) => {
+                    refused.push(RefusedRow { row: raw_row_json(&src, r), key: raw_key_json(&src, r), error })
+                }
             }
         }
         let n = rows.len() as u64;

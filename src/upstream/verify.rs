@@ -117,7 +117,9 @@ impl VerifyReport {
                     let cols: Vec<String> = d
                         .columns
                         .iter()
-                        .map(|c| format!("{}: replica {}, upstream {}", c.column, shown(&c.replica), shown(&c.upstream)))
+                        .map(|c| {
+                            format!("{}: replica {}, upstream {}", c.column, shown(&c.replica), shown(&c.upstream))
+                        })
                         .collect();
                     out.push_str(&format!("\n  differs  {key}: {}", cols.join("; ")));
                 }
@@ -226,7 +228,11 @@ pub async fn verify(
     let ctx = value_context();
     loop {
         let binds = after.as_deref().map(|k| key_binds(&src, k)).transpose()?.map(|b| chunk_binds(&b));
-        let q = up.render(UpstreamStmt::Chunk, &src, &[("rows", opts.chunk_rows.into()), ("after", binds.is_some().into())])?;
+        let q = up.render(
+            UpstreamStmt::Chunk,
+            &src,
+            &[("rows", opts.chunk_rows.into()), ("after", binds.is_some().into())],
+        )?;
         let binds = binds.unwrap_or_default();
         let rows = bind_keys(sqlx::query(safe(q)), &binds)
             .fetch_all(up.pool())
@@ -260,15 +266,21 @@ pub async fn verify(
     let mut replica_rows_n = 0u64;
     let mut after: Option<String> = None;
     loop {
-        let q = wh.sql.render(Stmt::VerifyKeys, &t, &[("rows", opts.chunk_rows.into()), ("after", after.is_some().into())])?;
+        let q = wh.sql.render(
+            Stmt::VerifyKeys,
+            &t,
+            &[("rows", opts.chunk_rows.into()), ("after", after.is_some().into())],
+        )?;
         let binds: Vec<Bind> = after.iter().map(|a| Bind::Text(a.clone())).collect();
-        let rows = wh.pool.fetch_rows(q, &binds).await.with_context(|| format!("reading the replica `{name}`'s keys"))?;
+        let rows =
+            wh.pool.fetch_rows(q, &binds).await.with_context(|| format!("reading the replica `{name}`'s keys"))?;
         if rows.is_empty() {
             break;
         }
         let full = rows.len() == opts.chunk_rows;
         replica_rows_n += rows.len() as u64;
-        let keys: Vec<Vec<Option<String>>> = rows.iter().map(|r| r.cells().iter().map(|c| c.to_text()).collect()).collect();
+        let keys: Vec<Vec<Option<String>>> =
+            rows.iter().map(|r| r.cells().iter().map(|c| c.to_text()).collect()).collect();
         after = keys.last().map(|k| key_object(&src, k));
         let present = upstream_keys(up, &src, &compared, &keys).await?;
         for k in &keys {
@@ -514,7 +526,12 @@ async fn upstream_keys(
 }
 
 /// The replica rows of `keys` (staged key objects), by canonical key.
-async fn replica_rows(wh: &Warehouse, t: &TableCtx, compared: &Compared, keys: &[&str]) -> Result<HashMap<String, Canon>> {
+async fn replica_rows(
+    wh: &Warehouse,
+    t: &TableCtx,
+    compared: &Compared,
+    keys: &[&str],
+) -> Result<HashMap<String, Canon>> {
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
@@ -547,7 +564,9 @@ fn upstream_canon(
 ) -> Canon {
     let values: Vec<Value> = match read_row(src, row, ctx) {
         Ok(v) => v,
-        Err(_) => (0..src.schema.columns.len()).map(|i| read_raw(src, row, i, &src.schema.columns[i].ty.kind)).collect(),
+        Err(_) => {
+            (0..src.schema.columns.len()).map(|i| read_raw(src, row, i, &src.schema.columns[i].ty.kind)).collect()
+        }
     };
     let key_json = src.key_json(&values);
     let values = compared
