@@ -112,7 +112,9 @@ impl Lander {
             }
         };
         // One read per table and commit ts (TiDB) or per table (as of now).
-        let mut groups: Vec<((usize, Option<u64>), Vec<String>)> = Vec::new();
+        // (table index, commit ts) → its keys.
+        type Group = ((usize, Option<u64>), Vec<String>);
+        let mut groups: Vec<Group> = Vec::new();
         for (ti, key, ts) in wanted {
             let ts = if up.flavor == Flavor::Tidb { ts } else { None };
             match groups.iter_mut().find(|(g, _)| *g == (ti, ts)) {
