@@ -39,7 +39,7 @@ const ITEM: &str = "CREATE TABLE item (
 fn generated(seq: &str) -> String {
     let seq = &format!("CAST({seq} AS SIGNED)");
     [
-        format!("{seq}"),
+        seq.to_string(),
         format!("{seq} % 256 - 128"),
         format!("{seq} % 65536"),
         format!("{seq} * 7 - 700000"),
@@ -337,7 +337,9 @@ async fn verify_reports_each_difference_and_fix_repairs_them() {
     let r = &reports[0];
     assert_eq!(r["equal"], false);
     assert_eq!(r["upstream_rows"], 1000);
-    let diffs: Vec<(String, String, Vec<(String, Json, Json)>)> = r["differences"]
+    // (key, kind, [(column, replica, upstream)])
+    type Reported = (String, String, Vec<(String, Json, Json)>);
+    let diffs: Vec<Reported> = r["differences"]
         .as_array()
         .expect("differences")
         .iter()
