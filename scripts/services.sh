@@ -71,9 +71,13 @@ if [ -n "$psql_bin" ]; then
   version=$("$psql_bin" "$TIDEMARK_TEST_PG_URL" -Atc 'SHOW server_version_num' 2>&1) \
     || die "cannot connect to PostgreSQL at $TIDEMARK_TEST_PG_URL: $version"
   [ "$version" -ge 150000 ] 2>/dev/null || die "PostgreSQL at $TIDEMARK_TEST_PG_URL is $version; tidemark needs 15 or newer (MERGE)."
-  # Test databases left behind by an interrupted run.
-  "$psql_bin" "$TIDEMARK_TEST_PG_URL" -Atc "SELECT 'DROP DATABASE IF EXISTS ' || quote_ident(datname) || ' WITH (FORCE);' FROM pg_database WHERE datname LIKE 'tidemark_test_%' OR datname LIKE 'tidemark_bench_%'" \
-    | "$psql_bin" "$TIDEMARK_TEST_PG_URL" -q >/dev/null 2>&1 || true
+  # Test databases left behind by an interrupted run: only those whose process (the pid in
+  # their name) is gone — a test or bench running meanwhile keeps its own.
+  for name in $("$psql_bin" "$TIDEMARK_TEST_PG_URL" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'tidemark_test_%' OR datname LIKE 'tidemark_bench_%'" 2>/dev/null); do
+    owner=$(printf '%s' "$name" | sed -nE 's/^tidemark_(test|bench)_([0-9]+)_.*/\2/p')
+    if [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null; then continue; fi
+    "$psql_bin" "$TIDEMARK_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null 2>&1 || true
+  done
 fi
 say "PostgreSQL: $TIDEMARK_TEST_PG_URL"
 
@@ -176,6 +180,12 @@ or point TIDEMARK_TEST_MYSQL_URL at a MySQL-protocol server (mysql://user:passwo
       || die "MariaDB did not answer on 127.0.0.1:3306 after starting it: see /var/log/mysql/"
   fi
   export TIDEMARK_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/"
+  # Upstream test databases left behind by an interrupted run (their process gone).
+  for name in $(mariadb --protocol=tcp -h 127.0.0.1 -P 3306 -uroot -N -e "SHOW DATABASES LIKE 'tidemark\_up\_%'" 2>/dev/null); do
+    owner=$(printf '%s' "$name" | sed -nE 's/^tidemark_up_([0-9]+)_.*/\1/p')
+    if [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null; then continue; fi
+    mariadb --protocol=tcp -h 127.0.0.1 -P 3306 -uroot -e "DROP DATABASE IF EXISTS \`$name\`" >/dev/null 2>&1 || true
+  done
 fi
 say "MySQL-protocol upstream: $TIDEMARK_TEST_MYSQL_URL"
 

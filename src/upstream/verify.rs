@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::mysql::MySqlConnection;
+use sqlx::{Executor, Row};
 
 use super::canonical::canonical;
 use super::progress::Progress;
@@ -35,6 +36,10 @@ use crate::warehouse::Warehouse;
 
 /// Differences listed in full; beyond, only counted.
 const LISTED: usize = 10_000;
+
+/// Differences kept to be read again (memory stays bounded whatever the tables hold); beyond,
+/// only counted, unchecked.
+const KEPT: usize = 100_000;
 
 /// Keys looked up upstream per statement (MySQL takes at most 65,535 placeholders).
 const LOOKUP: usize = 1000;
@@ -88,6 +93,8 @@ pub struct VerifyReport {
     pub not_listed: u64,
     /// Whether differences found were read again after a merge (or the settle time).
     pub rechecked: bool,
+    /// TiDB: the TSO upstream was read as of — the replica's consistent point.
+    pub as_of: Option<i64>,
     /// Corrective changes landed (`--fix`).
     pub fixed: u64,
     pub elapsed_ms: u64,
@@ -105,6 +112,12 @@ impl VerifyReport {
             self.replica_rows,
             if self.equal { "equal".to_string() } else { format!("{n} differences") }
         );
+        if let Some(p) = self.as_of {
+            out.push_str(&format!(
+                "\n  upstream read as of TSO {p} ({}), the replica's consistent point",
+                crate::model::tso::describe(p)
+            ));
+        }
         for c in &self.column_differences {
             out.push_str(&format!("\n  column   {c}"));
         }
@@ -149,6 +162,23 @@ fn shown(v: &Option<String>) -> String {
                 out.push('…');
             }
             out
+        }
+    }
+}
+
+/// Keys found different in the passes, kept up to [`KEPT`].
+#[derive(Default)]
+struct Found {
+    keys: Vec<(String, DiffKind)>,
+    more: u64,
+}
+
+impl Found {
+    fn push(&mut self, key: String, kind: DiffKind) {
+        if self.keys.len() < KEPT {
+            self.keys.push((key, kind));
+        } else {
+            self.more += 1;
         }
     }
 }
@@ -219,10 +249,13 @@ pub async fn verify(
     let key_kinds = src.key_index.iter().map(|&i| src.schema.columns[i].ty.kind.clone()).collect();
     let compared = Compared { cols, replica_key, key_kinds };
 
+    let mut conn = up.pool().acquire().await.with_context(|| format!("connecting to {}", up.shown))?;
+    let as_of = read_as_of(up, wh, name, &mut conn).await?;
+
     // Pass 1: upstream in key order; each chunk's keys in the replica.
     let estimate = up.estimate_rows(&src).await;
     let mut progress = Progress::new(format!("verify {name}"), estimate * 2, 0);
-    let mut found: Vec<(String, DiffKind)> = Vec::new();
+    let mut found = Found::default();
     let mut upstream_rows = 0u64;
     let mut after: Option<String> = None;
     let ctx = value_context();
@@ -235,7 +268,7 @@ pub async fn verify(
         )?;
         let binds = binds.unwrap_or_default();
         let rows = bind_keys(sqlx::query(safe(q)), &binds)
-            .fetch_all(up.pool())
+            .fetch_all(&mut *conn)
             .await
             .with_context(|| format!("reading upstream table {} after key {after:?}", src.name()))?;
         let Some(last) = rows.last() else { break };
@@ -247,9 +280,9 @@ pub async fn verify(
         let reps = replica_rows(wh, &t, &compared, &keys).await?;
         for u in &ups {
             match reps.get(&canon_key(&compared, &src, u)) {
-                None => found.push((u.key_json.clone(), DiffKind::Missing)),
+                None => found.push(u.key_json.clone(), DiffKind::Missing),
                 Some(r) if !diff_columns(&compared, r, u).is_empty() => {
-                    found.push((u.key_json.clone(), DiffKind::Different))
+                    found.push(u.key_json.clone(), DiffKind::Different)
                 }
                 Some(_) => {}
             }
@@ -282,10 +315,10 @@ pub async fn verify(
         let keys: Vec<Vec<Option<String>>> =
             rows.iter().map(|r| r.cells().iter().map(|c| c.to_text()).collect()).collect();
         after = keys.last().map(|k| key_object(&src, k));
-        let present = upstream_keys(up, &src, &compared, &keys).await?;
+        let present = upstream_keys(up, &mut conn, &src, &compared, &keys).await?;
         for k in &keys {
             if !present.contains(&canon_key_texts(&compared, k)) {
-                found.push((key_object(&src, k), DiffKind::Extra));
+                found.push(key_object(&src, k), DiffKind::Extra);
             }
         }
         if opts.progress {
@@ -298,20 +331,29 @@ pub async fn verify(
     progress.finish();
 
     // What differs may only lag: read it again after the next merge.
-    let rechecked = !found.is_empty();
-    let differences = if found.is_empty() {
+    let rechecked = !found.keys.is_empty();
+    let mut as_of = as_of;
+    let differences = if found.keys.is_empty() {
         Vec::new()
     } else {
-        wait_for_merge(wh, &t, opts.settle).await?;
-        recheck(up, wh, &src, &t, &compared, &found, opts.chunk_rows).await?
+        // As of a point, upstream is read where the replica stands: no merge to wait for, only
+        // the point it has moved to since.
+        match as_of {
+            Some(_) => as_of = read_as_of(up, wh, name, &mut conn).await?,
+            None => wait_for_merge(wh, &t, opts.settle).await?,
+        }
+        recheck(up, &mut conn, wh, &src, &t, &compared, &found.keys, opts.chunk_rows).await?
     };
     let mut fixed = 0;
     if let Some(lander) = lander {
         if !differences.is_empty() {
-            fixed = fix(up, wh, lander, name, src.clone(), &differences, opts.chunk_rows).await?;
+            if as_of.is_some() {
+                conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::TidbSnapshotClear)?))).await?;
+            }
+            fixed = fix(up, &mut conn, wh, lander, name, src.clone(), &differences, opts.chunk_rows).await?;
         }
     }
-    let total = differences.len();
+    let total = differences.len() + found.more as usize;
     let listed: Vec<Difference> = differences.into_iter().take(LISTED).collect();
     Ok(VerifyReport {
         table: name.into(),
@@ -323,9 +365,25 @@ pub async fn verify(
         not_listed: (total - listed.len()) as u64,
         differences: listed,
         rechecked,
+        as_of,
         fixed,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// TiDB: reads of `conn` from now on see upstream as of the replica's consistent point (its
+/// last watermark-gated merge), which is returned; elsewhere, and before any such merge, `None`.
+async fn read_as_of(up: &Upstream, wh: &Warehouse, table: &str, conn: &mut MySqlConnection) -> Result<Option<i64>> {
+    if up.flavor != Flavor::Tidb {
+        return Ok(None);
+    }
+    let Some(point) = wh.table(table).await?.and_then(|r| r.merged_point) else { return Ok(None) };
+    sqlx::query(safe(up.fixed(UpstreamStmt::TidbSnapshotAt)?))
+        .bind(point.to_string())
+        .execute(&mut *conn)
+        .await
+        .with_context(|| format!("reading {} as of TSO {point}", up.shown))?;
+    Ok(Some(point))
 }
 
 /// Waits until a merge of the table finishes (when rows are staged), at most `settle`.
@@ -351,8 +409,10 @@ async fn wait_for_merge(wh: &Warehouse, t: &TableCtx, settle: Duration) -> Resul
 }
 
 /// The differences among `found` that remain when both sides are read again.
+#[allow(clippy::too_many_arguments)]
 async fn recheck(
     up: &Upstream,
+    conn: &mut MySqlConnection,
     wh: &Warehouse,
     src: &SourceTable,
     t: &TableCtx,
@@ -364,7 +424,7 @@ async fn recheck(
     let mut out = Vec::new();
     for part in found.chunks(chunk.clamp(1, LOOKUP)) {
         let keys: Vec<&str> = part.iter().map(|(k, _)| k.as_str()).collect();
-        let ups = upstream_rows_by_key(up, src, compared, &keys, &ctx).await?;
+        let ups = upstream_rows_by_key(up, conn, src, compared, &keys, &ctx).await?;
         let reps = replica_rows(wh, t, compared, &keys).await?;
         for (key_json, _) in part {
             let texts = key_texts(src, key_json)?;
@@ -389,8 +449,10 @@ async fn recheck(
 /// Lands what the replica needs to equal upstream: each differing or missing key's row read
 /// fresh, a delete of each extra key — ordered like a snapshot's rows, so a change the stream
 /// carries for the key still wins.
+#[allow(clippy::too_many_arguments)]
 async fn fix(
     up: &Upstream,
+    conn: &mut MySqlConnection,
     wh: &Warehouse,
     lander: &mut Lander,
     name: &str,
@@ -412,7 +474,7 @@ async fn fix(
     for part in differences.chunks(chunk.clamp(1, LOOKUP)) {
         let keys: Vec<String> = part.iter().map(|d| d.key.to_string()).collect();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let rows = fetch_by_key(up, &src, &refs).await?;
+        let rows = fetch_by_key(up, conn, &src, &refs).await?;
         let mut changes = Vec::new();
         let mut refused = Vec::new();
         let mut present = std::collections::HashSet::new();
@@ -465,26 +527,32 @@ fn staged_value(kind: &Kind, text: Option<&str>) -> Value {
 }
 
 /// Upstream rows of the keys (staged key objects), as read.
-async fn fetch_by_key(up: &Upstream, src: &SourceTable, keys: &[&str]) -> Result<Vec<sqlx::mysql::MySqlRow>> {
+async fn fetch_by_key(
+    up: &Upstream,
+    conn: &mut MySqlConnection,
+    src: &SourceTable,
+    keys: &[&str],
+) -> Result<Vec<sqlx::mysql::MySqlRow>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
     let binds: Vec<KeyBind> = keys.iter().map(|k| key_binds(src, k)).collect::<Result<Vec<_>>>()?.concat();
     let q = up.render(UpstreamStmt::RowsByKey, src, &[("rows", keys.len().into())])?;
     bind_keys(sqlx::query(safe(q)), &binds)
-        .fetch_all(up.pool())
+        .fetch_all(&mut *conn)
         .await
         .with_context(|| format!("reading {} rows of upstream table {} by key", keys.len(), src.name()))
 }
 
 async fn upstream_rows_by_key(
     up: &Upstream,
+    conn: &mut MySqlConnection,
     src: &SourceTable,
     compared: &Compared,
     keys: &[&str],
     ctx: &crate::codec::text_values::ValueContext,
 ) -> Result<HashMap<String, Canon>> {
-    let rows = fetch_by_key(up, src, keys).await?;
+    let rows = fetch_by_key(up, conn, src, keys).await?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -497,6 +565,7 @@ async fn upstream_rows_by_key(
 /// Which of the replica's keys (as text) upstream holds, as canonical keys.
 async fn upstream_keys(
     up: &Upstream,
+    conn: &mut MySqlConnection,
     src: &SourceTable,
     compared: &Compared,
     keys: &[Vec<Option<String>>],
@@ -509,7 +578,7 @@ async fn upstream_keys(
         }
         let q = up.render(UpstreamStmt::KeysPresent, src, &[("rows", part.len().into())])?;
         let rows = bind_keys(sqlx::query(safe(q)), &binds)
-            .fetch_all(up.pool())
+            .fetch_all(&mut *conn)
             .await
             .with_context(|| format!("looking up {} keys in upstream table {}", part.len(), src.name()))?;
         for r in &rows {
