@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # tidemark's test command (the README's, and what .ci/run calls).
 #
-# The tests talk to real things: a PostgreSQL server (15 or newer), SQLite files, Kafka through
-# librdkafka's in-process mock cluster, and — for the fault suite — a Kafka-compatible broker
-# process, tansu. scripts/services.sh makes sure PostgreSQL and tansu are there (or fails loudly,
-# with the fix); then: fmt, clippy, and every test.
+# The tests talk to real things: a PostgreSQL server (15 or newer), SQLite files, MariaDB (the
+# MySQL-protocol upstream of snapshot/verify), Kafka through librdkafka's in-process mock
+# cluster, and — for the fault suite — a Kafka-compatible broker process, tansu; real Debezium
+# and an S3 server (moto). scripts/services.sh makes sure each is there (or fails loudly, with
+# the fix); then: fmt, clippy, and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh

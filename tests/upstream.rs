@@ -17,7 +17,7 @@ use common::{eventually, query, query_i64, records, tso, TestDb};
 use serde_json::Value as Json;
 use tidemark::config::Config;
 use tidemark::merge::merge;
-use tidemark::upstream::verify::{verify, VerifyOptions};
+use tidemark::reconcile::verify::{verify, VerifyOptions};
 use tidemark::upstream::Upstream;
 use tidemark::warehouse::Warehouse;
 
@@ -207,7 +207,7 @@ impl Stream {
     }
 }
 
-async fn verify_now(config: &Config, wh: &Warehouse, settle: Duration) -> tidemark::upstream::verify::VerifyReport {
+async fn verify_now(config: &Config, wh: &Warehouse, settle: Duration) -> tidemark::reconcile::verify::VerifyReport {
     let up = Upstream::connect(&config.upstream.as_ref().expect("upstream").url.0).await.expect("upstream");
     let table = config.table("item").expect("item");
     let opts = VerifyOptions { chunk_rows: 5000, settle, progress: false };

@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 
 use crate::config::{Config, Table};
 use crate::land::Lander;
-use crate::upstream::snapshot::{self, SnapshotOptions};
-use crate::upstream::verify::{self, VerifyOptions};
+use crate::reconcile::snapshot::{self, SnapshotOptions};
+use crate::reconcile::verify::{self, VerifyOptions};
 use crate::upstream::Upstream;
 use crate::warehouse::db::Access;
 use crate::warehouse::Warehouse;

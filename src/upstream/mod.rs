@@ -1,15 +1,11 @@
 //! The upstream database the stream comes from (`[upstream]`): tidemark reads it to start a
-//! replica with no gap ([`snapshot`]) and to prove a replica equal to it ([`verify`]).
+//! replica with no gap and to prove a replica equal to it ([`crate::reconcile`]), and to read the
+//! rows of key-only records (`land::key_only`).
 //!
 //! MySQL-protocol servers (TiDB, MySQL, MariaDB) through sqlx's MySQL driver, with the
 //! statements of `templates/upstream/mysql/`. Every value is read as text in its canonical form
 //! (binary columns as bytes) and converted exactly as a canal-json value of the same column
 //! type is, so a snapshot row and a streamed row of the same upstream row stage identically.
-
-pub mod canonical;
-pub mod progress;
-pub mod snapshot;
-pub mod verify;
 
 use std::sync::Arc;
 

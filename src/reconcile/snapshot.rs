@@ -22,7 +22,6 @@ use anyhow::{bail, Context, Result};
 use sqlx::{Executor, Row};
 
 use super::progress::Progress;
-use super::{bind_keys, chunk_binds, key_binds, read_row, value_context, Flavor, SourceTable, Upstream};
 use crate::config::Table;
 use crate::from_row;
 use crate::land::prepare::SnapshotStep;
@@ -30,6 +29,7 @@ use crate::land::snapshot::{RefusedRow, SnapshotChunk};
 use crate::land::Lander;
 use crate::model::change::{Op, Value};
 use crate::sql::{safe, Stmt, UpstreamStmt};
+use crate::upstream::{bind_keys, chunk_binds, key_binds, read_row, value_context, Flavor, SourceTable, Upstream};
 use crate::warehouse::db::Bind;
 use crate::warehouse::Warehouse;
 

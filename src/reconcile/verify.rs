@@ -20,10 +20,6 @@ use sqlx::{Executor, Row};
 use super::canonical::canonical;
 use super::progress::Progress;
 use super::snapshot::{self, BEFORE_THE_STREAM};
-use super::{
-    bind_keys, chunk_binds, key_binds, key_binds_of_texts, read_row, staged_text, value_context, Flavor, KeyBind,
-    SourceTable, Upstream,
-};
 use crate::config::Table;
 use crate::from_row;
 use crate::land::snapshot::RefusedRow;
@@ -31,6 +27,10 @@ use crate::land::Lander;
 use crate::model::change::{write_json_str, Op, Value};
 use crate::model::schema::Kind;
 use crate::sql::{safe, Stmt, TableCtx, UpstreamStmt};
+use crate::upstream::{
+    bind_keys, chunk_binds, key_binds, key_binds_of_texts, read_row, staged_text, value_context, Flavor, KeyBind,
+    SourceTable, Upstream,
+};
 use crate::warehouse::db::Bind;
 use crate::warehouse::Warehouse;
 
