@@ -7,6 +7,7 @@
 #
 #   ./scripts/bench-upstream.sh                 # N = 100,000 and 400,000
 #   ./scripts/bench-upstream.sh 50000           # one N
+#   KEEP=1 ./scripts/bench-upstream.sh 50000    # and keep its databases, to look further
 #
 # It uses the tests' MariaDB and PostgreSQL (scripts/services.sh) and the release binary.
 set -euo pipefail
@@ -88,6 +89,7 @@ EOF
     "$(( $(peak_kib "$out/snapshot-$n.time") / 1024 ))" "$(secs "$t5" "$t6")" "$(rate "$n" "$t5" "$t6")" \
     "$(secs "$t6" "$t7")" "$(python3 -c "print(f'{($t7-$t6)/($t6-$t5):.2f}')")" \
     "$(( $(peak_kib "$out/verify-$n.time") / 1024 ))" >> "$out/results.md"
+  [ -n "${KEEP:-}" ] && { say "kept: $cfg"; continue; }
   mysql_cmd -e "DROP DATABASE $db"
   psql "$TIDEMARK_TEST_PG_URL" -qc "DROP DATABASE $wh WITH (FORCE)"
   rm -f /tmp/tidemark-bench-up.bin

@@ -301,47 +301,28 @@ pub async fn snapshot(
         )
         .await?;
 
-    let ctx = value_context();
     let mut progress = Progress::new(format!("snapshot {name}"), estimate, g.landed as u64);
     let started = std::time::Instant::now();
     let (mut rows_landed, mut dead) = (0u64, 0u64);
-    loop {
-        let after = g.last_key.as_deref().map(|k| key_binds(&src, k)).transpose()?.map(|b| chunk_binds(&b));
-        let q = up.render(
-            UpstreamStmt::Chunk,
-            &src,
-            &[("rows", opts.chunk_rows.into()), ("after", after.is_some().into())],
-        )?;
-        let binds = after.unwrap_or_default();
-        let rows = bind_keys(sqlx::query(safe(q)), &binds)
-            .fetch_all(&mut *conn)
-            .await
-            .with_context(|| format!("reading upstream table {} after key {:?}", src.name(), g.last_key))?;
-        let Some(last_row) = rows.last() else { break };
-        let last = raw_key_json(&src, last_row);
-        let full = rows.len() == opts.chunk_rows;
-        let mut changes = Vec::with_capacity(rows.len());
-        let mut refused = Vec::new();
-        for r in &rows {
-            match read_row(&src, r, &ctx) {
-                Ok(values) => changes.push(src.change(Op::Insert, src.key_of(&values), Some(values))),
-                Err(error) => {
-                    refused.push(RefusedRow { row: raw_row_json(&src, r), key: raw_key_json(&src, r), error })
-                }
-            }
-        }
-        let n = rows.len() as u64;
-        drop(rows);
-        dead += land(lander, name, &mut g, order_key, changes, refused, last).await?;
+    // Two stages on two cores: the next chunk is read and converted while this one lands; at
+    // most two chunks in memory.
+    let statements = [false, true].map(|after| {
+        up.render(UpstreamStmt::Chunk, &src, &[("rows", opts.chunk_rows.into()), ("after", after.into())])
+    });
+    let [first, next] = statements;
+    let reader = Reader { src: src.clone(), first: first?, next: next?, chunk_rows: opts.chunk_rows };
+    let (mut chunks, read) = reader.spawn(conn, g.last_key.clone());
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk?;
+        let n = chunk.rows as u64;
+        dead += land(lander, name, &mut g, order_key, chunk.changes, chunk.refused, chunk.last).await?;
         crate::failpoint::hit("snapshot.chunk_landed");
         rows_landed += n;
         if opts.progress {
             progress.advance(n);
         }
-        if !full {
-            break;
-        }
     }
+    let mut conn = read.await.context("the snapshot's reader")??;
     progress.finish();
     let _ = conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotEnd)?))).await;
     crate::failpoint::hit("snapshot.before_done");
@@ -358,6 +339,97 @@ pub async fn snapshot(
         flavor: up.flavor,
         elapsed: started.elapsed(),
     })
+}
+
+/// A chunk read and converted, ready to land.
+struct ReadChunk {
+    changes: Vec<crate::model::change::Change>,
+    refused: Vec<RefusedRow>,
+    /// The key of its last row, as staged: where the next chunk starts.
+    last: String,
+    rows: usize,
+}
+
+/// Reads the snapshot's chunks in key order on the snapshot's connection, in a task of its own.
+struct Reader {
+    src: SourceTable,
+    /// `chunk.sql` from the start, and after a key.
+    first: crate::sql::Rendered,
+    next: crate::sql::Rendered,
+    chunk_rows: usize,
+}
+
+type Connection = sqlx::pool::PoolConnection<sqlx::MySql>;
+
+impl Reader {
+    /// Chunks after `after` (from the start: `None`), one ahead of the consumer; the connection
+    /// back when every row is read.
+    fn spawn(
+        self,
+        mut conn: Connection,
+        mut after: Option<String>,
+    ) -> (tokio::sync::mpsc::Receiver<Result<ReadChunk>>, tokio::task::JoinHandle<Result<Connection>>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let handle = tokio::spawn(async move {
+            let ctx = value_context();
+            loop {
+                let read = self.read(&mut conn, after.as_deref(), &ctx).await;
+                let (full, last) = match &read {
+                    Ok(Some(c)) => (c.rows == self.chunk_rows, Some(c.last.clone())),
+                    Ok(None) => (false, None),
+                    Err(_) => (false, None),
+                };
+                match read {
+                    Ok(None) => break,
+                    Ok(Some(chunk)) => {
+                        if tx.send(Ok(chunk)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        break;
+                    }
+                }
+                if !full {
+                    break;
+                }
+                after = last;
+            }
+            Ok(conn)
+        });
+        (rx, handle)
+    }
+
+    /// The chunk after `after`; `None` past the last row.
+    async fn read(
+        &self,
+        conn: &mut Connection,
+        after: Option<&str>,
+        ctx: &crate::codec::ValueContext,
+    ) -> Result<Option<ReadChunk>> {
+        let src = &self.src;
+        let binds = match after {
+            Some(k) => chunk_binds(&key_binds(src, k)?),
+            None => Vec::new(),
+        };
+        let sql = if after.is_some() { &self.next } else { &self.first };
+        let rows = bind_keys(sqlx::query(safe(sql.clone())), &binds)
+            .fetch_all(&mut **conn)
+            .await
+            .with_context(|| format!("reading upstream table {} after key {after:?}", src.name()))?;
+        let Some(last_row) = rows.last() else { return Ok(None) };
+        let last = raw_key_json(src, last_row);
+        let mut changes = Vec::with_capacity(rows.len());
+        let mut refused = Vec::new();
+        for r in &rows {
+            match read_row(src, r, ctx) {
+                Ok(values) => changes.push(src.change(Op::Insert, src.key_of(&values), Some(values))),
+                Err(error) => refused.push(RefusedRow { row: raw_row_json(src, r), key: raw_key_json(src, r), error }),
+            }
+        }
+        Ok(Some(ReadChunk { changes, refused, last, rows: rows.len() }))
+    }
 }
 
 /// Where the binlog is at the open snapshot: MariaDB says exactly; elsewhere unknown.

@@ -196,6 +196,8 @@ struct Compared {
 #[derive(Debug, Clone)]
 struct Canon {
     key_json: String,
+    /// The key's canonical text ([`canon_key_texts`]).
+    key: String,
     values: Vec<Option<(String, String)>>,
 }
 
@@ -252,82 +254,24 @@ pub async fn verify(
     let mut conn = up.pool().acquire().await.with_context(|| format!("connecting to {}", up.shown))?;
     let as_of = read_as_of(up, wh, name, &mut conn).await?;
 
-    // Pass 1: upstream in key order; each chunk's keys in the replica.
+    // The two passes run side by side (each on its own upstream connection), so that each
+    // database works while tidemark compares what the other returned.
     let estimate = up.estimate_rows(&src).await;
-    let mut progress = Progress::new(format!("verify {name}"), estimate * 2, 0);
+    let progress = std::sync::Mutex::new(Progress::new(format!("verify {name}"), estimate * 2, 0));
+    let mut conn2 = up.pool().acquire().await.with_context(|| format!("connecting to {}", up.shown))?;
+    if let Some(p) = as_of {
+        set_as_of(up, &mut conn2, p).await?;
+    }
+    let pass = Pass { up, wh, src: &src, t: &t, compared: &compared, opts, progress: &progress };
+    let ((upstream_rows, missing), (replica_rows_n, extra)) =
+        tokio::try_join!(pass.upstream_side(&mut conn), pass.replica_side(&mut conn2))?;
+    drop(conn2);
     let mut found = Found::default();
-    let mut upstream_rows = 0u64;
-    let mut after: Option<String> = None;
-    let ctx = value_context();
-    loop {
-        let binds = after.as_deref().map(|k| key_binds(&src, k)).transpose()?.map(|b| chunk_binds(&b));
-        let q = up.render(
-            UpstreamStmt::Chunk,
-            &src,
-            &[("rows", opts.chunk_rows.into()), ("after", binds.is_some().into())],
-        )?;
-        let binds = binds.unwrap_or_default();
-        let rows = bind_keys(sqlx::query(safe(q)), &binds)
-            .fetch_all(&mut *conn)
-            .await
-            .with_context(|| format!("reading upstream table {} after key {after:?}", src.name()))?;
-        let Some(last) = rows.last() else { break };
-        after = Some(raw_key(&src, last));
-        let full = rows.len() == opts.chunk_rows;
-        upstream_rows += rows.len() as u64;
-        let ups: Vec<Canon> = rows.iter().map(|r| upstream_canon(&src, &compared, r, &ctx)).collect();
-        let keys: Vec<&str> = ups.iter().map(|c| c.key_json.as_str()).collect();
-        let reps = replica_rows(wh, &t, &compared, &keys).await?;
-        for u in &ups {
-            match reps.get(&canon_key(&compared, &src, u)) {
-                None => found.push(u.key_json.clone(), DiffKind::Missing),
-                Some(r) if !diff_columns(&compared, r, u).is_empty() => {
-                    found.push(u.key_json.clone(), DiffKind::Different)
-                }
-                Some(_) => {}
-            }
-        }
-        if opts.progress {
-            progress.advance(rows.len() as u64);
-        }
-        if !full {
-            break;
-        }
+    for (k, kind) in missing.keys.into_iter().chain(extra.keys) {
+        found.push(k, kind);
     }
-
-    // Pass 2: the replica in its key order; each chunk's keys upstream.
-    let mut replica_rows_n = 0u64;
-    let mut after: Option<String> = None;
-    loop {
-        let q = wh.sql.render(
-            Stmt::VerifyKeys,
-            &t,
-            &[("rows", opts.chunk_rows.into()), ("after", after.is_some().into())],
-        )?;
-        let binds: Vec<Bind> = after.iter().map(|a| Bind::Text(a.clone())).collect();
-        let rows =
-            wh.pool.fetch_rows(q, &binds).await.with_context(|| format!("reading the replica `{name}`'s keys"))?;
-        if rows.is_empty() {
-            break;
-        }
-        let full = rows.len() == opts.chunk_rows;
-        replica_rows_n += rows.len() as u64;
-        let keys: Vec<Vec<Option<String>>> =
-            rows.iter().map(|r| r.cells().iter().map(|c| c.to_text()).collect()).collect();
-        after = keys.last().map(|k| key_object(&src, k));
-        let present = upstream_keys(up, &mut conn, &src, &compared, &keys).await?;
-        for k in &keys {
-            if !present.contains(&canon_key_texts(&compared, k)) {
-                found.push(key_object(&src, k), DiffKind::Extra);
-            }
-        }
-        if opts.progress {
-            progress.advance(rows.len() as u64);
-        }
-        if !full {
-            break;
-        }
-    }
+    found.more += missing.more + extra.more;
+    let progress = progress.into_inner().unwrap_or_else(|e| e.into_inner());
     progress.finish();
 
     // What differs may only lag: read it again after the next merge.
@@ -371,6 +315,117 @@ pub async fn verify(
     })
 }
 
+/// What both passes read with.
+struct Pass<'a> {
+    up: &'a Upstream,
+    wh: &'a Warehouse,
+    src: &'a SourceTable,
+    t: &'a TableCtx,
+    compared: &'a Compared,
+    opts: &'a VerifyOptions,
+    progress: &'a std::sync::Mutex<Progress>,
+}
+
+impl Pass<'_> {
+    fn advance(&self, rows: usize) {
+        if self.opts.progress {
+            self.progress.lock().unwrap_or_else(|e| e.into_inner()).advance(rows as u64);
+        }
+    }
+
+    /// Pass 1: upstream in key order; each chunk's keys in the replica (missing, different).
+    async fn upstream_side(&self, conn: &mut MySqlConnection) -> Result<(u64, Found)> {
+        let (up, src, compared) = (self.up, self.src, self.compared);
+        let mut found = Found::default();
+        let mut rows_seen = 0u64;
+        let mut after: Option<String> = None;
+        let ctx = value_context();
+        loop {
+            let binds = after.as_deref().map(|k| key_binds(src, k)).transpose()?.map(|b| chunk_binds(&b));
+            let q = up.render(
+                UpstreamStmt::Chunk,
+                src,
+                &[("rows", self.opts.chunk_rows.into()), ("after", binds.is_some().into())],
+            )?;
+            let binds = binds.unwrap_or_default();
+            let rows = bind_keys(sqlx::query(safe(q)), &binds)
+                .fetch_all(&mut *conn)
+                .await
+                .with_context(|| format!("reading upstream table {} after key {after:?}", src.name()))?;
+            let Some(last) = rows.last() else { break };
+            after = Some(raw_key(src, last));
+            let full = rows.len() == self.opts.chunk_rows;
+            rows_seen += rows.len() as u64;
+            let ups: Vec<Canon> = rows.iter().map(|r| upstream_canon(src, compared, r, &ctx)).collect();
+            let keys: Vec<&str> = ups.iter().map(|c| c.key_json.as_str()).collect();
+            let reps = replica_rows(self.wh, self.t, compared, &keys).await?;
+            for u in &ups {
+                match reps.get(&u.key) {
+                    None => found.push(u.key_json.clone(), DiffKind::Missing),
+                    Some(r) if !diff_columns(compared, r, u).is_empty() => {
+                        found.push(u.key_json.clone(), DiffKind::Different)
+                    }
+                    Some(_) => {}
+                }
+            }
+            self.advance(rows.len());
+            if !full {
+                break;
+            }
+        }
+        Ok((rows_seen, found))
+    }
+
+    /// Pass 2: the replica in its key order; each chunk's keys upstream (extra).
+    async fn replica_side(&self, conn: &mut MySqlConnection) -> Result<(u64, Found)> {
+        let (wh, src, compared) = (self.wh, self.src, self.compared);
+        let mut found = Found::default();
+        let mut rows_seen = 0u64;
+        let mut after: Option<String> = None;
+        loop {
+            let q = wh.sql.render(
+                Stmt::VerifyKeys,
+                self.t,
+                &[("rows", self.opts.chunk_rows.into()), ("after", after.is_some().into())],
+            )?;
+            let binds: Vec<Bind> = after.iter().map(|a| Bind::Text(a.clone())).collect();
+            let rows = wh
+                .pool
+                .fetch_rows(q, &binds)
+                .await
+                .with_context(|| format!("reading the replica `{}`'s keys", self.t.name))?;
+            if rows.is_empty() {
+                break;
+            }
+            let full = rows.len() == self.opts.chunk_rows;
+            rows_seen += rows.len() as u64;
+            let keys: Vec<Vec<Option<String>>> =
+                rows.iter().map(|r| r.cells().iter().map(|c| c.to_text()).collect()).collect();
+            after = keys.last().map(|k| key_object(src, k));
+            let present = upstream_keys(self.up, conn, src, compared, &keys).await?;
+            for k in &keys {
+                if !present.contains(&canon_key_texts(compared, k)) {
+                    found.push(key_object(src, k), DiffKind::Extra);
+                }
+            }
+            self.advance(rows.len());
+            if !full {
+                break;
+            }
+        }
+        Ok((rows_seen, found))
+    }
+}
+
+async fn set_as_of(up: &Upstream, conn: &mut MySqlConnection, point: i64) -> Result<()> {
+    sqlx::query(safe(up.fixed(UpstreamStmt::TidbSnapshotAt)?))
+        .bind(point.to_string())
+        .execute(&mut *conn)
+        .await
+        .with_context(|| format!("reading {} as of TSO {point}", up.shown))?;
+    Ok(())
+}
+
 /// TiDB: reads of `conn` from now on see upstream as of the replica's consistent point (its
 /// last watermark-gated merge), which is returned; elsewhere, and before any such merge, `None`.
 async fn read_as_of(up: &Upstream, wh: &Warehouse, table: &str, conn: &mut MySqlConnection) -> Result<Option<i64>> {
@@ -378,11 +433,7 @@ async fn read_as_of(up: &Upstream, wh: &Warehouse, table: &str, conn: &mut MySql
         return Ok(None);
     }
     let Some(point) = wh.table(table).await?.and_then(|r| r.merged_point) else { return Ok(None) };
-    sqlx::query(safe(up.fixed(UpstreamStmt::TidbSnapshotAt)?))
-        .bind(point.to_string())
-        .execute(&mut *conn)
-        .await
-        .with_context(|| format!("reading {} as of TSO {point}", up.shown))?;
+    set_as_of(up, conn, point).await?;
     Ok(Some(point))
 }
 
@@ -557,7 +608,7 @@ async fn upstream_rows_by_key(
         .iter()
         .map(|r| {
             let c = upstream_canon(src, compared, r, ctx);
-            (canon_key(compared, src, &c), c)
+            (c.key.clone(), c)
         })
         .collect())
 }
@@ -619,7 +670,8 @@ async fn replica_rows(
             .map(|(_, kind, _, ri)| texts[*ri].as_ref().map(|s| (canonical(kind, s), s.clone())))
             .collect();
         let key: Vec<Option<String>> = compared.replica_key.iter().map(|&i| texts[i].clone()).collect();
-        out.insert(canon_key_texts(compared, &key), Canon { key_json: String::new(), values });
+        let k = canon_key_texts(compared, &key);
+        out.insert(k.clone(), Canon { key_json: String::new(), key: k, values });
     }
     Ok(out)
 }
@@ -638,12 +690,14 @@ fn upstream_canon(
         }
     };
     let key_json = src.key_json(&values);
+    let key_texts: Vec<Option<String>> = src.key_index.iter().map(|&i| staged_text(&values[i])).collect();
+    let key = canon_key_texts(compared, &key_texts);
     let values = compared
         .cols
         .iter()
         .map(|(_, kind, ui, _)| staged_text(&values[*ui]).map(|s| (canonical(kind, &s), s)))
         .collect();
-    Canon { key_json, values }
+    Canon { key_json, key, values }
 }
 
 /// Column `i` of a row as read (text, or bytes), unconverted.
@@ -674,12 +728,6 @@ fn canon_one(kind: &Kind, v: &Option<String>) -> String {
         Some(s) => canonical(kind, s),
         None => "\u{0}".into(),
     }
-}
-
-/// A compared row's canonical key.
-fn canon_key(compared: &Compared, src: &SourceTable, c: &Canon) -> String {
-    let texts = key_texts(src, &c.key_json).unwrap_or_default();
-    canon_key_texts(compared, &texts)
 }
 
 fn canon_key_texts(compared: &Compared, texts: &[Option<String>]) -> String {

@@ -109,14 +109,14 @@ impl Upstream {
             (!db.is_empty()).then_some(db)
         });
         let sql = Sql::with_sets(Dialect::Mysql, &[UPSTREAM_TEMPLATES]);
-        let session = sql.fixed(UpstreamStmt::Session)?.text;
+        let session = sql.fixed(UpstreamStmt::Session)?;
         let pool = MySqlPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(30))
             .after_connect(move |conn, _| {
                 let session = session.clone();
                 Box::pin(async move {
-                    conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(session))).await?;
+                    conn.execute(sqlx::raw_sql(safe(session))).await?;
                     Ok(())
                 })
             })
