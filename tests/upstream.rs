@@ -261,6 +261,9 @@ async fn a_live_table_snapshotted_through_a_crash_converges_with_its_stream() {
     // Merges hold the snapshot's rows while it runs: every row it landed is still staged.
     assert_eq!(query_i64(&wh, staged_sql, &[]).await, landed, "the killed snapshot's rows, each once");
 
+    let (_, out, _) = tidemark(&config_path, &["status"], &[]);
+    assert!(out.contains("snapshot from") && out.contains("NOT DONE"), "status says the snapshot is not done: {out}");
+
     // Run again: it resumes after the last landed chunk; stopped just before it is done.
     let (code, _, err) =
         tidemark(&config_path, &["snapshot", "--table", "item"], &[("TIDEMARK_FAILPOINTS", "snapshot.before_done=1")]);
@@ -319,6 +322,8 @@ async fn verify_reports_each_difference_and_fix_repairs_them() {
     let (code, out, err) = tidemark(&config_path, &["verify", "--table", "item"], &[]);
     assert_eq!(code, 0, "equal tables: {out}{err}");
     assert!(out.contains("1000 upstream rows") && out.contains("equal"), "{out}");
+    let (_, out, _) = tidemark(&config_path, &["status"], &[]);
+    assert!(out.contains("snapshot from") && out.contains("done") && out.contains("1000 rows"), "{out}");
 
     let wh = Warehouse::open(&db.url).await.expect("warehouse");
     for sql in [

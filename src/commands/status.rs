@@ -52,6 +52,24 @@ pub struct TableStatus {
     /// seen the topic (it does not exist yet — Debezium and TiCDC create it with its first
     /// change — or no `run` has looked).
     pub topic_partitions: Option<i32>,
+    /// Its last snapshot from upstream (`tidemark snapshot`, `verify --fix`), if any.
+    pub snapshot: Option<SnapshotStatus>,
+}
+
+/// A table's last snapshot, as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotStatus {
+    pub source: String,
+    /// Not done yet: it runs, or was stopped and resumes when run again; merges meanwhile apply
+    /// only changes ordered below its rows.
+    pub running: bool,
+    pub rows_landed: i64,
+    pub chunks: i64,
+    /// UTC.
+    pub started_at: String,
+    pub done_at: Option<String>,
+    /// Where upstream was as it read (a TSO, a binlog position).
+    pub point: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,6 +185,15 @@ async fn table_status(wh: &Warehouse, t: &Table) -> Result<TableStatus> {
             .await?
             .partitions
             .filter(|&n| n > 0),
+        snapshot: crate::reconcile::snapshot::state(wh, &t.name).await?.map(|r| SnapshotStatus {
+            source: r.source,
+            running: r.done_at.is_none(),
+            rows_landed: r.rows_landed,
+            chunks: r.chunks,
+            started_at: r.started_at,
+            done_at: r.done_at,
+            point: r.point,
+        }),
     };
     if state.is_none() {
         return Ok(s);
@@ -233,6 +260,21 @@ pub fn render(status: &Status) -> String {
         if let Some(w) = &s.ordering_warning {
             let _ = write!(out, "\n{}: WARNING: {w}", s.table);
         }
+        if let Some(snap) = &s.snapshot {
+            let _ = match &snap.done_at {
+                None => write!(
+                    out,
+                    "\n{}: snapshot from {} NOT DONE (begun {} UTC): {} rows in {} chunks landed; its merges apply only \
+                     changes ordered below its rows until it is (run `tidemark snapshot --table {}` to resume it)",
+                    s.table, snap.source, snap.started_at, snap.rows_landed, snap.chunks, s.table
+                ),
+                Some(done) => write!(
+                    out,
+                    "\n{}: snapshot from {} done {done} UTC: {} rows",
+                    s.table, snap.source, snap.rows_landed
+                ),
+            };
+        }
         if missing_topic(status, s) {
             let _ = write!(
                 out,
@@ -243,7 +285,11 @@ pub fn render(status: &Status) -> String {
         }
     }
     let noted = |s: &TableStatus| {
-        s.consistency.is_some() || s.resent > 0 || s.ordering_warning.is_some() || missing_topic(status, s)
+        s.consistency.is_some()
+            || s.resent > 0
+            || s.ordering_warning.is_some()
+            || s.snapshot.is_some()
+            || missing_topic(status, s)
     };
     if status.tables.iter().any(noted) {
         out.push('\n');
