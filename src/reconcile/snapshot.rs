@@ -27,9 +27,11 @@ use crate::from_row;
 use crate::land::prepare::SnapshotStep;
 use crate::land::snapshot::{RefusedRow, SnapshotChunk};
 use crate::land::Lander;
-use crate::model::change::{Op, Value};
+use crate::model::change::Op;
 use crate::sql::{safe, Stmt, UpstreamStmt};
-use crate::upstream::{bind_keys, chunk_binds, key_binds, read_row, value_context, Flavor, SourceTable, Upstream};
+use crate::upstream::{
+    bind_keys, chunk_binds, key_binds, raw_key_json, raw_values, read_row, value_context, Flavor, SourceTable, Upstream,
+};
 use crate::warehouse::db::Bind;
 use crate::warehouse::Warehouse;
 
@@ -451,29 +453,7 @@ async fn binlog_position(up: &Upstream, conn: &mut sqlx::pool::PoolConnection<sq
     }
 }
 
-/// The key of an upstream row as staged, from its key columns as read (never converted: the
-/// next chunk continues after exactly this key, even when the row itself is refused).
-fn raw_key_json(src: &SourceTable, row: &sqlx::mysql::MySqlRow) -> String {
-    let values: Vec<Value> = (0..src.schema.columns.len()).map(|i| raw_value(src, row, i)).collect();
-    src.key_json(&values)
-}
-
 /// The row as JSON text, values as read (for a refused row's dead letter).
 fn raw_row_json(src: &SourceTable, row: &sqlx::mysql::MySqlRow) -> String {
-    let values: Vec<Value> = (0..src.schema.columns.len()).map(|i| raw_value(src, row, i)).collect();
-    src.change(Op::Insert, Vec::new(), Some(values)).row_json().unwrap_or_default()
-}
-
-fn raw_value(src: &SourceTable, row: &sqlx::mysql::MySqlRow, i: usize) -> Value {
-    if src.schema.columns[i].ty.kind == crate::model::schema::Kind::Bytes {
-        match row.try_get::<Option<Vec<u8>>, _>(i) {
-            Ok(Some(b)) => Value::Bytes(b),
-            _ => Value::Null,
-        }
-    } else {
-        match row.try_get::<Option<String>, _>(i) {
-            Ok(Some(s)) => Value::Text(s),
-            _ => Value::Null,
-        }
-    }
+    src.change(Op::Insert, Vec::new(), Some(raw_values(src, row))).row_json().unwrap_or_default()
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use sqlx::mysql::MySqlConnection;
-use sqlx::{Executor, Row};
+use sqlx::Executor;
 
 use super::canonical::canonical;
 use super::progress::Progress;
@@ -28,8 +28,8 @@ use crate::model::change::{write_json_str, Op, Value};
 use crate::model::schema::Kind;
 use crate::sql::{safe, Stmt, TableCtx, UpstreamStmt};
 use crate::upstream::{
-    bind_keys, chunk_binds, key_binds, key_binds_of_texts, read_row, staged_text, value_context, Flavor, KeyBind,
-    SourceTable, Upstream,
+    bind_keys, chunk_binds, key_binds, key_binds_of_texts, key_texts, raw_key_json, raw_values, read_raw, read_row,
+    staged_text, value_context, Flavor, KeyBind, SourceTable, Upstream,
 };
 use crate::warehouse::db::Bind;
 use crate::warehouse::Warehouse;
@@ -353,7 +353,7 @@ impl Pass<'_> {
                 .await
                 .with_context(|| format!("reading upstream table {} after key {after:?}", src.name()))?;
             let Some(last) = rows.last() else { break };
-            after = Some(raw_key(src, last));
+            after = Some(raw_key_json(src, last));
             let full = rows.len() == self.opts.chunk_rows;
             rows_seen += rows.len() as u64;
             let ups: Vec<Canon> = rows.iter().map(|r| upstream_canon(src, compared, r, &ctx)).collect();
@@ -536,7 +536,7 @@ async fn fix(
                     changes.push(src.change(Op::Insert, src.key_of(&values), Some(values)));
                 }
                 Err(error) => {
-                    let key = raw_key(&src, r);
+                    let key = raw_key_json(&src, r);
                     present.insert(key.clone());
                     refused.push(RefusedRow { row: String::new(), key, error });
                 }
@@ -637,7 +637,7 @@ async fn upstream_keys(
                 .key_index
                 .iter()
                 .enumerate()
-                .map(|(j, &i)| staged_text(&read_raw(src, r, j, &src.schema.columns[i].ty.kind)))
+                .map(|(j, &i)| staged_text(&read_raw(&src.schema.columns[i].ty.kind, r, j)))
                 .collect();
             present.insert(canon_key_texts(compared, &texts));
         }
@@ -685,9 +685,7 @@ fn upstream_canon(
 ) -> Canon {
     let values: Vec<Value> = match read_row(src, row, ctx) {
         Ok(v) => v,
-        Err(_) => {
-            (0..src.schema.columns.len()).map(|i| read_raw(src, row, i, &src.schema.columns[i].ty.kind)).collect()
-        }
+        Err(_) => raw_values(src, row),
     };
     let key_json = src.key_json(&values);
     let key_texts: Vec<Option<String>> = src.key_index.iter().map(|&i| staged_text(&values[i])).collect();
@@ -700,29 +698,6 @@ fn upstream_canon(
     Canon { key_json, key, values }
 }
 
-/// Column `i` of a row as read (text, or bytes), unconverted.
-fn read_raw(src: &SourceTable, row: &sqlx::mysql::MySqlRow, i: usize, kind: &Kind) -> Value {
-    let _ = src;
-    if *kind == Kind::Bytes {
-        match row.try_get::<Option<Vec<u8>>, _>(i) {
-            Ok(Some(b)) => Value::Bytes(b),
-            _ => Value::Null,
-        }
-    } else {
-        match row.try_get::<Option<String>, _>(i) {
-            Ok(Some(s)) => Value::Text(s),
-            _ => Value::Null,
-        }
-    }
-}
-
-/// The staged key object of an upstream row, from its key columns as read.
-fn raw_key(src: &SourceTable, row: &sqlx::mysql::MySqlRow) -> String {
-    let values: Vec<Value> =
-        (0..src.schema.columns.len()).map(|i| read_raw(src, row, i, &src.schema.columns[i].ty.kind)).collect();
-    src.key_json(&values)
-}
-
 fn canon_one(kind: &Kind, v: &Option<String>) -> String {
     match v {
         Some(s) => canonical(kind, s),
@@ -732,20 +707,6 @@ fn canon_one(kind: &Kind, v: &Option<String>) -> String {
 
 fn canon_key_texts(compared: &Compared, texts: &[Option<String>]) -> String {
     texts.iter().zip(&compared.key_kinds).map(|(t, kind)| canon_one(kind, t)).collect::<Vec<_>>().join("\u{1}")
-}
-
-/// The values of a staged key object, in key order.
-fn key_texts(src: &SourceTable, key_json: &str) -> Result<Vec<Option<String>>> {
-    let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(key_json)?;
-    Ok(src
-        .key_names
-        .iter()
-        .map(|k| match obj.get(k) {
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(serde_json::Value::Null) | None => None,
-            Some(other) => Some(other.to_string()),
-        })
-        .collect())
 }
 
 /// A staged key object from key values as text.

@@ -258,21 +258,49 @@ pub fn value_context() -> ValueContext {
     ValueContext { source_offset_secs: 0, ..Default::default() }
 }
 
-/// The upstream values of a staged key object (`{"id":"5"}`; bytes in hex), in key order, as
-/// binds of the key's columns.
-pub fn key_binds(t: &SourceTable, key_json: &str) -> Result<Vec<KeyBind>> {
+/// The values of a staged key object (`{"id":"5"}`; bytes in hex), in key order.
+pub fn key_texts(t: &SourceTable, key_json: &str) -> Result<Vec<Option<String>>> {
     let obj: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(key_json).with_context(|| format!("a key object `{key_json}`"))?;
-    let texts: Vec<Option<String>> = t
-        .key_names
+    Ok(t.key_names
         .iter()
         .map(|k| match obj.get(k) {
             Some(serde_json::Value::String(s)) => Some(s.clone()),
             Some(serde_json::Value::Null) | None => None,
             Some(other) => Some(other.to_string()),
         })
-        .collect();
-    key_binds_of_texts(t, &texts)
+        .collect())
+}
+
+/// The upstream values of a staged key object, as binds of the key's columns.
+pub fn key_binds(t: &SourceTable, key_json: &str) -> Result<Vec<KeyBind>> {
+    key_binds_of_texts(t, &key_texts(t, key_json)?)
+}
+
+/// Column `i` of a row as read — text, or bytes for a binary column — unconverted.
+pub fn read_raw(kind: &Kind, row: &MySqlRow, i: usize) -> Value {
+    if *kind == Kind::Bytes {
+        match row.try_get::<Option<Vec<u8>>, _>(i) {
+            Ok(Some(b)) => Value::Bytes(b),
+            _ => Value::Null,
+        }
+    } else {
+        match row.try_get::<Option<String>, _>(i) {
+            Ok(Some(s)) => Value::Text(s),
+            _ => Value::Null,
+        }
+    }
+}
+
+/// Every column of a row as read, unconverted.
+pub fn raw_values(t: &SourceTable, row: &MySqlRow) -> Vec<Value> {
+    t.schema.columns.iter().enumerate().map(|(i, c)| read_raw(&c.ty.kind, row, i)).collect()
+}
+
+/// The staged key object of a row, from its key columns as read (never converted: a chunk
+/// continues after exactly this key, even when the row itself is refused).
+pub fn raw_key_json(t: &SourceTable, row: &MySqlRow) -> String {
+    t.key_json(&raw_values(t, row))
 }
 
 /// Key binds from key values as canonical text (bytes and BIT in hex).
