@@ -138,6 +138,16 @@ impl Member {
         }
         bounds
     }
+
+    /// Its schema as of the merge's upper bound: columns added upstream after a gated merge's
+    /// point are not merged yet (an ungated merge applies everything staged).
+    fn schema_at(&self, bounds: Bounds) -> TableSchema {
+        if bounds.high == i64::MAX || self.gate.is_none() {
+            self.schema.clone()
+        } else {
+            self.schema.as_of(bounds.high)
+        }
+    }
 }
 
 /// Reads a table's recorded state and, when its merges are gated, its topic's point.
@@ -197,8 +207,7 @@ async fn run_table(
 ) -> Result<Option<MergeReport>> {
     let sql = &wh.sql;
     let table = m.target.name.as_str();
-    let schema =
-        if bounds.high == i64::MAX || m.gate.is_none() { m.schema.clone() } else { m.schema.as_of(bounds.high) };
+    let schema = m.schema_at(bounds);
     let mut t = TableCtx::new(table, &schema);
     let mut report = MergeReport { table: table.into(), ..Default::default() };
     replica::evolve(wh, tx, &t, &schema, &mut report).await?;
@@ -295,8 +304,7 @@ pub async fn set_aside_refused(wh: &Warehouse, conn: &mut Conn, targets: &[Targe
             continue;
         }
         let table = m.target.name.as_str();
-        let schema =
-            if bounds.high == i64::MAX || m.gate.is_none() { m.schema.clone() } else { m.schema.as_of(bounds.high) };
+        let schema = m.schema_at(bounds);
         let mut t = TableCtx::new(table, &schema);
         replica::evolve(wh, &mut tx, &t, &schema, &mut MergeReport::default()).await?;
         let wm: Watermark = tx.fetch_one(sql.render(Stmt::MergeWatermark, &t, &[])?, &[Bind::I64(bounds.high)]).await?;
