@@ -41,6 +41,9 @@ const LISTED: usize = 10_000;
 /// only counted, unchecked.
 const KEPT: usize = 100_000;
 
+/// Rounds of re-reading what differs, each after the table's next merge.
+const RECHECKS: usize = 3;
+
 /// Keys looked up upstream per statement (MySQL takes at most 65,535 placeholders).
 const LOOKUP: usize = 1000;
 
@@ -277,17 +280,30 @@ pub async fn verify(
     // What differs may only lag: read it again after the next merge.
     let rechecked = !found.keys.is_empty();
     let mut as_of = as_of;
-    let differences = if found.keys.is_empty() {
-        Vec::new()
-    } else {
+    // A key changed upstream just before a re-check is read may not have reached the replica by
+    // then: a key is reported only when it differed in every round (up to RECHECKS, each after
+    // the next merge), or when nothing is staged any more to bring the replica along.
+    let mut differences = Vec::new();
+    let mut pending = found.keys;
+    for _ in 0..RECHECKS {
+        if pending.is_empty() {
+            break;
+        }
         // As of a point, upstream is read where the replica stands: no merge to wait for, only
         // the point it has moved to since.
-        match as_of {
-            Some(_) => as_of = read_as_of(up, wh, name, &mut conn).await?,
+        let waited = match as_of {
+            Some(_) => {
+                as_of = read_as_of(up, wh, name, &mut conn).await?;
+                false
+            }
             None => wait_for_merge(wh, &t, opts.settle).await?,
+        };
+        differences = recheck(up, &mut conn, wh, &src, &t, &compared, &pending, opts.chunk_rows).await?;
+        if !waited {
+            break;
         }
-        recheck(up, &mut conn, wh, &src, &t, &compared, &found.keys, opts.chunk_rows).await?
-    };
+        pending = differences.iter().map(|d| (d.key.to_string(), d.kind)).collect();
+    }
     let mut fixed = 0;
     if let Some(lander) = lander {
         if !differences.is_empty() {
@@ -437,11 +453,12 @@ async fn read_as_of(up: &Upstream, wh: &Warehouse, table: &str, conn: &mut MySql
     Ok(Some(point))
 }
 
-/// Waits until a merge of the table finishes (when rows are staged), at most `settle`.
-async fn wait_for_merge(wh: &Warehouse, t: &TableCtx, settle: Duration) -> Result<()> {
+/// Waits until a merge of the table finishes (when rows are staged), at most `settle`. Whether
+/// it waited: with nothing staged (or no settle time) the replica has nothing to catch up with.
+async fn wait_for_merge(wh: &Warehouse, t: &TableCtx, settle: Duration) -> Result<bool> {
     let staged: Staged = wh.pool.fetch_one(wh.sql.render(Stmt::StatusStaging, t, &[])?, &[]).await?;
     if staged.staged_rows == 0 || settle.is_zero() {
-        return Ok(());
+        return Ok(false);
     }
     let last = || async {
         let seen: Option<MergeSeen> =
@@ -453,10 +470,10 @@ async fn wait_for_merge(wh: &Warehouse, t: &TableCtx, settle: Duration) -> Resul
     while Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(250)).await;
         if last().await? != before {
-            return Ok(());
+            return Ok(true);
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The differences among `found` that remain when both sides are read again.
