@@ -11,14 +11,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Result;
-use sqlx::Executor;
 
 use super::Lander;
 use crate::codec::Decoded;
 use crate::model::change::{Op, RowEvent, Value};
 use crate::source::RawRecord;
-use crate::sql::{safe, UpstreamStmt};
-use crate::upstream::{bind_keys, key_binds, read_row, staged_text, value_context, Flavor, SourceTable, Upstream};
+use crate::sql::UpstreamStmt;
+use crate::upstream::{key_binds, read_row, staged_text, value_context, Flavor, KeyBind, SourceTable, Upstream};
 
 /// What upstream said of a key-only change's row.
 #[derive(Debug, Clone)]
@@ -191,16 +190,17 @@ async fn read_rows(
     ts: Option<u64>,
 ) -> Result<Result<HashMap<String, Result<Vec<Value>, String>>, String>> {
     let go = async {
-        let mut conn = up.pool().acquire().await?;
+        let mut conn = up.acquire().await?;
         if let Some(ts) = ts {
-            sqlx::query(safe(up.fixed(UpstreamStmt::TidbSnapshotAt)?)).bind(ts.to_string()).execute(&mut *conn).await?;
+            conn.exec(up.fixed(UpstreamStmt::TidbSnapshotAt)?, &[KeyBind::Text(ts.to_string())]).await?;
         }
         let mut out = HashMap::new();
         let ctx = value_context();
+        let bytes = src.bytes();
         for part in keys.chunks(1000) {
             let binds: Vec<_> = part.iter().map(|k| key_binds(src, k)).collect::<Result<Vec<_>>>()?.concat();
             let q = up.render(UpstreamStmt::RowsByKey, src, &[("rows", part.len().into())])?;
-            let rows = bind_keys(sqlx::query(safe(q)), &binds).fetch_all(&mut *conn).await?;
+            let rows = conn.rows(q, &binds, &bytes).await?;
             for r in &rows {
                 let read = read_row(src, r, &ctx);
                 let key = match &read {
@@ -211,7 +211,7 @@ async fn read_rows(
             }
         }
         if ts.is_some() {
-            conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::TidbSnapshotClear)?))).await?;
+            conn.run(up.fixed(UpstreamStmt::TidbSnapshotClear)?).await?;
         }
         anyhow::Ok(out)
     };

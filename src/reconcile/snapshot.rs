@@ -18,9 +18,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use sqlx::{Executor, Row};
-
 use super::progress::Progress;
 use crate::config::Table;
 use crate::from_row;
@@ -28,12 +25,12 @@ use crate::land::prepare::SnapshotStep;
 use crate::land::snapshot::{RefusedRow, SnapshotChunk};
 use crate::land::Lander;
 use crate::model::change::Op;
-use crate::sql::{safe, Stmt, UpstreamStmt};
-use crate::upstream::{
-    bind_keys, chunk_binds, key_binds, raw_key_json, raw_values, read_row, value_context, Flavor, SourceTable, Upstream,
-};
+use crate::model::change::Value;
+use crate::sql::{Stmt, UpstreamStmt};
+use crate::upstream::{key_binds, raw_key_json, read_row, value_context, Conn, Flavor, KeyBind, SourceTable, Upstream};
 use crate::warehouse::db::Bind;
 use crate::warehouse::Warehouse;
+use anyhow::{bail, Context, Result};
 
 /// The order key of MySQL/MariaDB snapshot rows: before every streamed change.
 pub const BEFORE_THE_STREAM: i64 = -1;
@@ -128,6 +125,11 @@ impl SnapshotSummary {
             ),
             Flavor::Mariadb | Flavor::Mysql => format!(
                 "The stream of `{}` must hold every change from {} on (or from earlier): its changes win over the snapshot's rows.",
+                self.table, self.point
+            ),
+            Flavor::Postgres => format!(
+                "The stream of `{}` must hold every change from {} on (or from earlier): create Debezium's replication slot \
+                 before the snapshot (snapshot.mode = no_data, or never); its changes win over the snapshot's rows.",
                 self.table, self.point
             ),
         }
@@ -235,12 +237,23 @@ pub async fn finish(wh: &Warehouse, table: &str, g: &Generation) -> Result<()> {
 
 /// TiDB's TSO now (the start ts of a transaction begun for it).
 async fn current_tso(up: &Upstream) -> Result<i64> {
-    let mut conn = up.pool().acquire().await?;
-    conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotBegin)?))).await?;
-    let ts: i64 =
-        sqlx::query(safe(up.fixed(UpstreamStmt::TidbCurrentTs)?)).fetch_one(&mut *conn).await?.try_get("ts")?;
-    conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotEnd)?))).await?;
+    let mut conn = up.acquire().await?;
+    conn.run(up.fixed(UpstreamStmt::SnapshotBegin)?).await?;
+    let ts = tidb_current_ts(up, &mut conn).await?;
+    conn.run(up.fixed(UpstreamStmt::SnapshotEnd)?).await?;
     Ok(ts)
+}
+
+/// TiDB: the TSO the open transaction reads at.
+async fn tidb_current_ts(up: &Upstream, conn: &mut Conn) -> Result<i64> {
+    let rows = conn.texts(up.fixed(UpstreamStmt::TidbCurrentTs)?, &[]).await?;
+    let ts = rows.into_iter().next().and_then(|r| r.into_iter().next().flatten()).unwrap_or_default();
+    ts.parse().with_context(|| format!("TiDB's @@tidb_current_ts is `{ts}`, not a TSO"))
+}
+
+/// The first value of the first row of a text query (`None`: no row, or NULL).
+async fn first_text(conn: &mut Conn, sql: crate::sql::Rendered) -> Result<Option<String>> {
+    Ok(conn.texts(sql, &[]).await?.into_iter().next().and_then(|r| r.into_iter().next().flatten()))
 }
 
 /// Snapshots one table.
@@ -275,26 +288,30 @@ pub async fn snapshot(
     let src = g.src.clone();
 
     // The consistent read.
-    let mut conn = up.pool().acquire().await.with_context(|| format!("connecting to {}", up.shown))?;
+    let mut conn = up.acquire().await?;
     if let Some(at) = opts.at {
-        sqlx::query(safe(up.fixed(UpstreamStmt::TidbSnapshotAt)?)).bind(at.to_string()).execute(&mut *conn).await?;
+        conn.exec(up.fixed(UpstreamStmt::TidbSnapshotAt)?, &[KeyBind::Text(at.to_string())]).await?;
     }
-    conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotIsolation)?))).await?;
-    conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotBegin)?)))
+    conn.run(up.fixed(UpstreamStmt::SnapshotIsolation)?).await?;
+    conn.run(up.fixed(UpstreamStmt::SnapshotBegin)?)
         .await
         .with_context(|| format!("opening a consistent snapshot of {}", up.shown))?;
     let (order_key, point) = match up.flavor {
         Flavor::Tidb => {
             let ts = match opts.at {
                 Some(at) => at,
-                None => sqlx::query(safe(up.fixed(UpstreamStmt::TidbCurrentTs)?))
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get::<i64, _>("ts")?,
+                None => tidb_current_ts(up, &mut conn).await?,
             };
             (ts, format!("TSO {ts} ({})", crate::model::tso::describe(ts)))
         }
         Flavor::Mariadb | Flavor::Mysql => (BEFORE_THE_STREAM, binlog_position(up, &mut conn).await),
+        Flavor::Postgres => {
+            // The transaction's first statement: its snapshot is taken here.
+            let lsn = first_text(&mut conn, up.fixed(UpstreamStmt::WalPosition)?)
+                .await
+                .with_context(|| format!("reading the WAL position of {}", up.shown))?;
+            (BEFORE_THE_STREAM, format!("WAL LSN {}", lsn.unwrap_or_default()))
+        }
     };
     wh.pool
         .execute(
@@ -312,7 +329,8 @@ pub async fn snapshot(
         up.render(UpstreamStmt::Chunk, &src, &[("rows", opts.chunk_rows.into()), ("after", after.into())])
     });
     let [first, next] = statements;
-    let reader = Reader { src: src.clone(), first: first?, next: next?, chunk_rows: opts.chunk_rows };
+    let reader =
+        Reader { bytes: src.bytes(), src: src.clone(), first: first?, next: next?, chunk_rows: opts.chunk_rows };
     let (mut chunks, read) = reader.spawn(conn, g.last_key.clone());
     while let Some(chunk) = chunks.recv().await {
         let chunk = chunk?;
@@ -326,7 +344,7 @@ pub async fn snapshot(
     }
     let mut conn = read.await.context("the snapshot's reader")??;
     progress.finish();
-    let _ = conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::SnapshotEnd)?))).await;
+    let _ = conn.run(up.fixed(UpstreamStmt::SnapshotEnd)?).await;
     crate::failpoint::hit("snapshot.before_done");
     finish(wh, name, &g).await?;
     Ok(SnapshotSummary {
@@ -359,18 +377,18 @@ struct Reader {
     first: crate::sql::Rendered,
     next: crate::sql::Rendered,
     chunk_rows: usize,
+    /// Which columns are read as bytes.
+    bytes: Vec<bool>,
 }
-
-type Connection = sqlx::pool::PoolConnection<sqlx::MySql>;
 
 impl Reader {
     /// Chunks after `after` (from the start: `None`), one ahead of the consumer; the connection
     /// back when every row is read.
     fn spawn(
         self,
-        mut conn: Connection,
+        mut conn: Conn,
         mut after: Option<String>,
-    ) -> (tokio::sync::mpsc::Receiver<Result<ReadChunk>>, tokio::task::JoinHandle<Result<Connection>>) {
+    ) -> (tokio::sync::mpsc::Receiver<Result<ReadChunk>>, tokio::task::JoinHandle<Result<Conn>>) {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let handle = tokio::spawn(async move {
             let ctx = value_context();
@@ -406,18 +424,18 @@ impl Reader {
     /// The chunk after `after`; `None` past the last row.
     async fn read(
         &self,
-        conn: &mut Connection,
+        conn: &mut Conn,
         after: Option<&str>,
         ctx: &crate::codec::ValueContext,
     ) -> Result<Option<ReadChunk>> {
         let src = &self.src;
         let binds = match after {
-            Some(k) => chunk_binds(&key_binds(src, k)?),
+            Some(k) => src.chunk_binds(&key_binds(src, k)?),
             None => Vec::new(),
         };
         let sql = if after.is_some() { &self.next } else { &self.first };
-        let rows = bind_keys(sqlx::query(safe(sql.clone())), &binds)
-            .fetch_all(&mut **conn)
+        let rows = conn
+            .rows(sql.clone(), &binds, &self.bytes)
             .await
             .with_context(|| format!("reading upstream table {} after key {after:?}", src.name()))?;
         let Some(last_row) = rows.last() else { return Ok(None) };
@@ -435,16 +453,16 @@ impl Reader {
 }
 
 /// Where the binlog is at the open snapshot: MariaDB says exactly; elsewhere unknown.
-async fn binlog_position(up: &Upstream, conn: &mut sqlx::pool::PoolConnection<sqlx::MySql>) -> String {
+async fn binlog_position(up: &Upstream, conn: &mut Conn) -> String {
     let rows = match up.fixed(UpstreamStmt::BinlogSnapshot) {
-        Ok(q) => sqlx::query(safe(q)).fetch_all(&mut **conn).await.unwrap_or_default(),
+        Ok(q) => conn.texts(q, &[]).await.unwrap_or_default(),
         Err(_) => Vec::new(),
     };
     let get = |name: &str| {
         rows.iter().find_map(|r| {
-            let n: String = r.try_get(0).ok()?;
-            let v: String = r.try_get(1).ok()?;
-            (n.eq_ignore_ascii_case(name) && !v.is_empty()).then_some(v)
+            let n = r.first()?.as_deref()?;
+            let v = r.get(1)?.as_deref()?;
+            (n.eq_ignore_ascii_case(name) && !v.is_empty()).then(|| v.to_string())
         })
     };
     match (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
@@ -454,6 +472,6 @@ async fn binlog_position(up: &Upstream, conn: &mut sqlx::pool::PoolConnection<sq
 }
 
 /// The row as JSON text, values as read (for a refused row's dead letter).
-fn raw_row_json(src: &SourceTable, row: &sqlx::mysql::MySqlRow) -> String {
-    src.change(Op::Insert, Vec::new(), Some(raw_values(src, row))).row_json().unwrap_or_default()
+fn raw_row_json(src: &SourceTable, row: &[Value]) -> String {
+    src.change(Op::Insert, Vec::new(), Some(row.to_vec())).row_json().unwrap_or_default()
 }

@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use sqlx::mysql::MySqlConnection;
-use sqlx::Executor;
 
 use super::canonical::canonical;
 use super::progress::Progress;
@@ -26,10 +24,10 @@ use crate::land::snapshot::RefusedRow;
 use crate::land::Lander;
 use crate::model::change::{write_json_str, Op, Value};
 use crate::model::schema::Kind;
-use crate::sql::{safe, Stmt, TableCtx, UpstreamStmt};
+use crate::sql::{Stmt, TableCtx, UpstreamStmt};
 use crate::upstream::{
-    bind_keys, chunk_binds, key_binds, key_binds_of_texts, key_texts, raw_key_json, raw_values, read_raw, read_row,
-    staged_text, value_context, Flavor, KeyBind, SourceTable, Upstream,
+    key_binds, key_binds_of_texts, key_texts, raw_key_json, read_row, staged_text, value_context, Conn, Flavor,
+    KeyBind, RawRow, SourceTable, Upstream,
 };
 use crate::warehouse::db::Bind;
 use crate::warehouse::Warehouse;
@@ -254,18 +252,18 @@ pub async fn verify(
     let key_kinds = src.key_index.iter().map(|&i| src.schema.columns[i].ty.kind.clone()).collect();
     let compared = Compared { cols, replica_key, key_kinds };
 
-    let mut conn = up.pool().acquire().await.with_context(|| format!("connecting to {}", up.shown))?;
+    let mut conn = up.acquire().await?;
     let as_of = read_as_of(up, wh, name, &mut conn).await?;
 
     // The two passes run side by side (each on its own upstream connection), so that each
     // database works while tidemark compares what the other returned.
     let estimate = up.estimate_rows(&src).await;
     let progress = std::sync::Mutex::new(Progress::new(format!("verify {name}"), estimate * 2, 0));
-    let mut conn2 = up.pool().acquire().await.with_context(|| format!("connecting to {}", up.shown))?;
+    let mut conn2 = up.acquire().await?;
     if let Some(p) = as_of {
         set_as_of(up, &mut conn2, p).await?;
     }
-    let pass = Pass { up, wh, src: &src, t: &t, compared: &compared, opts, progress: &progress };
+    let pass = Pass { up, wh, src: &src, t: &t, compared: &compared, opts, progress: &progress, bytes: src.bytes() };
     let ((upstream_rows, missing), (replica_rows_n, extra)) =
         tokio::try_join!(pass.upstream_side(&mut conn), pass.replica_side(&mut conn2))?;
     drop(conn2);
@@ -308,7 +306,7 @@ pub async fn verify(
     if let Some(lander) = lander {
         if !differences.is_empty() {
             if as_of.is_some() {
-                conn.execute(sqlx::raw_sql(safe(up.fixed(UpstreamStmt::TidbSnapshotClear)?))).await?;
+                conn.run(up.fixed(UpstreamStmt::TidbSnapshotClear)?).await?;
             }
             fixed = fix(up, &mut conn, wh, lander, name, src.clone(), &differences, opts.chunk_rows).await?;
         }
@@ -340,6 +338,8 @@ struct Pass<'a> {
     compared: &'a Compared,
     opts: &'a VerifyOptions,
     progress: &'a std::sync::Mutex<Progress>,
+    /// Which of the upstream table's columns are read as bytes.
+    bytes: Vec<bool>,
 }
 
 impl Pass<'_> {
@@ -350,22 +350,22 @@ impl Pass<'_> {
     }
 
     /// Pass 1: upstream in key order; each chunk's keys in the replica (missing, different).
-    async fn upstream_side(&self, conn: &mut MySqlConnection) -> Result<(u64, Found)> {
+    async fn upstream_side(&self, conn: &mut Conn) -> Result<(u64, Found)> {
         let (up, src, compared) = (self.up, self.src, self.compared);
         let mut found = Found::default();
         let mut rows_seen = 0u64;
         let mut after: Option<String> = None;
         let ctx = value_context();
         loop {
-            let binds = after.as_deref().map(|k| key_binds(src, k)).transpose()?.map(|b| chunk_binds(&b));
+            let binds = after.as_deref().map(|k| key_binds(src, k)).transpose()?.map(|b| src.chunk_binds(&b));
             let q = up.render(
                 UpstreamStmt::Chunk,
                 src,
                 &[("rows", self.opts.chunk_rows.into()), ("after", binds.is_some().into())],
             )?;
             let binds = binds.unwrap_or_default();
-            let rows = bind_keys(sqlx::query(safe(q)), &binds)
-                .fetch_all(&mut *conn)
+            let rows = conn
+                .rows(q, &binds, &self.bytes)
                 .await
                 .with_context(|| format!("reading upstream table {} after key {after:?}", src.name()))?;
             let Some(last) = rows.last() else { break };
@@ -393,7 +393,7 @@ impl Pass<'_> {
     }
 
     /// Pass 2: the replica in its key order; each chunk's keys upstream (extra).
-    async fn replica_side(&self, conn: &mut MySqlConnection) -> Result<(u64, Found)> {
+    async fn replica_side(&self, conn: &mut Conn) -> Result<(u64, Found)> {
         let (wh, src, compared) = (self.wh, self.src, self.compared);
         let mut found = Found::default();
         let mut rows_seen = 0u64;
@@ -433,10 +433,8 @@ impl Pass<'_> {
     }
 }
 
-async fn set_as_of(up: &Upstream, conn: &mut MySqlConnection, point: i64) -> Result<()> {
-    sqlx::query(safe(up.fixed(UpstreamStmt::TidbSnapshotAt)?))
-        .bind(point.to_string())
-        .execute(&mut *conn)
+async fn set_as_of(up: &Upstream, conn: &mut Conn, point: i64) -> Result<()> {
+    conn.exec(up.fixed(UpstreamStmt::TidbSnapshotAt)?, &[KeyBind::Text(point.to_string())])
         .await
         .with_context(|| format!("reading {} as of TSO {point}", up.shown))?;
     Ok(())
@@ -444,7 +442,7 @@ async fn set_as_of(up: &Upstream, conn: &mut MySqlConnection, point: i64) -> Res
 
 /// TiDB: reads of `conn` from now on see upstream as of the replica's consistent point (its
 /// last watermark-gated merge), which is returned; elsewhere, and before any such merge, `None`.
-async fn read_as_of(up: &Upstream, wh: &Warehouse, table: &str, conn: &mut MySqlConnection) -> Result<Option<i64>> {
+async fn read_as_of(up: &Upstream, wh: &Warehouse, table: &str, conn: &mut Conn) -> Result<Option<i64>> {
     if up.flavor != Flavor::Tidb {
         return Ok(None);
     }
@@ -480,7 +478,7 @@ async fn wait_for_merge(wh: &Warehouse, t: &TableCtx, settle: Duration) -> Resul
 #[allow(clippy::too_many_arguments)]
 async fn recheck(
     up: &Upstream,
-    conn: &mut MySqlConnection,
+    conn: &mut Conn,
     wh: &Warehouse,
     src: &SourceTable,
     t: &TableCtx,
@@ -520,7 +518,7 @@ async fn recheck(
 #[allow(clippy::too_many_arguments)]
 async fn fix(
     up: &Upstream,
-    conn: &mut MySqlConnection,
+    conn: &mut Conn,
     wh: &Warehouse,
     lander: &mut Lander,
     name: &str,
@@ -595,26 +593,20 @@ fn staged_value(kind: &Kind, text: Option<&str>) -> Value {
 }
 
 /// Upstream rows of the keys (staged key objects), as read.
-async fn fetch_by_key(
-    up: &Upstream,
-    conn: &mut MySqlConnection,
-    src: &SourceTable,
-    keys: &[&str],
-) -> Result<Vec<sqlx::mysql::MySqlRow>> {
+async fn fetch_by_key(up: &Upstream, conn: &mut Conn, src: &SourceTable, keys: &[&str]) -> Result<Vec<RawRow>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
     let binds: Vec<KeyBind> = keys.iter().map(|k| key_binds(src, k)).collect::<Result<Vec<_>>>()?.concat();
     let q = up.render(UpstreamStmt::RowsByKey, src, &[("rows", keys.len().into())])?;
-    bind_keys(sqlx::query(safe(q)), &binds)
-        .fetch_all(&mut *conn)
+    conn.rows(q, &binds, &src.bytes())
         .await
         .with_context(|| format!("reading {} rows of upstream table {} by key", keys.len(), src.name()))
 }
 
 async fn upstream_rows_by_key(
     up: &Upstream,
-    conn: &mut MySqlConnection,
+    conn: &mut Conn,
     src: &SourceTable,
     compared: &Compared,
     keys: &[&str],
@@ -633,7 +625,7 @@ async fn upstream_rows_by_key(
 /// Which of the replica's keys (as text) upstream holds, as canonical keys.
 async fn upstream_keys(
     up: &Upstream,
-    conn: &mut MySqlConnection,
+    conn: &mut Conn,
     src: &SourceTable,
     compared: &Compared,
     keys: &[Vec<Option<String>>],
@@ -645,17 +637,12 @@ async fn upstream_keys(
             binds.extend(key_binds_of_texts(src, k)?);
         }
         let q = up.render(UpstreamStmt::KeysPresent, src, &[("rows", part.len().into())])?;
-        let rows = bind_keys(sqlx::query(safe(q)), &binds)
-            .fetch_all(&mut *conn)
+        let rows = conn
+            .rows(q, &binds, &src.key_bytes())
             .await
             .with_context(|| format!("looking up {} keys in upstream table {}", part.len(), src.name()))?;
         for r in &rows {
-            let texts: Vec<Option<String>> = src
-                .key_index
-                .iter()
-                .enumerate()
-                .map(|(j, &i)| staged_text(&read_raw(&src.schema.columns[i].ty.kind, r, j)))
-                .collect();
+            let texts: Vec<Option<String>> = r.iter().map(staged_text).collect();
             present.insert(canon_key_texts(compared, &texts));
         }
     }
@@ -697,12 +684,12 @@ async fn replica_rows(
 fn upstream_canon(
     src: &SourceTable,
     compared: &Compared,
-    row: &sqlx::mysql::MySqlRow,
+    row: &[Value],
     ctx: &crate::codec::text_values::ValueContext,
 ) -> Canon {
     let values: Vec<Value> = match read_row(src, row, ctx) {
         Ok(v) => v,
-        Err(_) => raw_values(src, row),
+        Err(_) => row.to_vec(),
     };
     let key_json = src.key_json(&values);
     let key_texts: Vec<Option<String>> = src.key_index.iter().map(|&i| staged_text(&values[i])).collect();

@@ -249,6 +249,8 @@ mod tests {
             extra.push((name, Value::from("SELECT 1")));
         }
         extra.extend([("after", Value::from(true)), ("db", Value::from("d")), ("table", Value::from("t"))]);
+        let native: Vec<&str> = t.columns.iter().map(|_| "integer").collect();
+        extra.extend([("native", Value::from(native.clone())), ("key_native", Value::from(native[..1].to_vec()))]);
         let all = [
             Dialect::Postgres,
             Dialect::Sqlite,

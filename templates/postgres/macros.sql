@@ -43,10 +43,11 @@
 {%- for c in t.key %}{{ left }}.{{ c.name | ident }} = {{ right }}.{{ c.name | ident }}{% if not loop.last %} AND {% endif %}{% endfor -%}
 {%- endmacro %}
 
-{#- A replica value as text in the canonical form tidemark stages it (hex bytes, UTC times). -#}
+{#- A replica value as text in the canonical form tidemark stages it (hex bytes, UTC times;
+    an infinite timestamp as PostgreSQL spells it). -#}
 {%- macro as_text(c) -%}
 {%- if c.kind == "bytes" or c.kind == "bit" -%}encode({{ c.name | ident }}, 'hex')
-{%- elif c.kind == "timestamp" -%}to_char({{ c.name | ident }} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')
+{%- elif c.kind == "timestamp" -%}CASE WHEN isfinite({{ c.name | ident }}) THEN to_char({{ c.name | ident }} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') ELSE CAST({{ c.name | ident }} AS text) END
 {%- else -%}CAST({{ c.name | ident }} AS text)
 {%- endif -%}
 {%- endmacro %}

@@ -1,0 +1,2 @@
+{#- Which server this is. -#}
+SELECT version() AS version

@@ -1,0 +1,2 @@
+{#- Closes the snapshot's transaction (it only read). -#}
+ROLLBACK
