@@ -3,7 +3,8 @@
 //! rows of key-only records (`land::key_only`).
 //!
 //! MySQL-protocol servers (TiDB, MySQL, MariaDB) through sqlx's MySQL driver, with the
-//! statements of `templates/upstream/mysql/`. Every value is read as text in its canonical form
+//! statements of `templates/upstream/mysql/`; PostgreSQL (the source of a Debezium PostgreSQL
+//! stream) through sqlx's PostgreSQL driver, with `templates/upstream/postgres/` ([`conn`]). Every value is read as text in its canonical form
 //! (binary columns as bytes) and converted exactly as a canal-json value of the same column
 //! type is, so a snapshot row and a streamed row of the same upstream row stage identically.
 
