@@ -9,6 +9,9 @@
 //!   the rows are ordered at `-1`, before every streamed change: any change of the key the
 //!   stream carries wins. That is exact when the stream holds every change from a point at or
 //!   before the snapshot on (start it at the position the snapshot prints, or earlier).
+//! - **PostgreSQL**: `-1` too — Debezium's order key (the last commit LSN) says nothing about
+//!   what a REPEATABLE READ snapshot saw; the stream must hold every change from the WAL LSN
+//!   the snapshot prints on.
 //!
 //! Chunks of `chunk_rows` rows in key order; each lands in one transaction with the snapshot's
 //! progress (`_tidemark_snapshots`), so a crash or Ctrl-C resumes after the last landed chunk
