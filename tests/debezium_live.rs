@@ -77,6 +77,7 @@ fn pg_tables() -> Vec<Table> {
                 ("ts6", Timestamp),
                 ("tz", TimestampTz),
                 ("tm", Time),
+                ("tm3", Time),
                 ("j", Json),
                 ("jb", Json),
                 ("u", Text),

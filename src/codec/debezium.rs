@@ -416,7 +416,12 @@ fn duration(n: i64, unit: Unit) -> String {
     };
     let sign = if micros < 0 { "-" } else { "" };
     let m = micros.unsigned_abs();
-    format!("{sign}{:02}:{:02}:{:02}.{:06}", m / 3_600_000_000, m / 60_000_000 % 60, m / 1_000_000 % 60, m % 1_000_000)
+    let hms = format!("{sign}{:02}:{:02}:{:02}", m / 3_600_000_000, m / 60_000_000 % 60, m / 1_000_000 % 60);
+    // Milliseconds fill a time(3) column: six digits would not fit it.
+    match unit {
+        Unit::TimeMillis => format!("{hms}.{:03}", m % 1_000_000 / 1000),
+        _ => format!("{hms}.{:06}", m % 1_000_000),
+    }
 }
 
 /// A JSON value as the column's canonical value.
@@ -620,6 +625,7 @@ mod tests {
             {"field":"ms","type":"int64","name":"io.debezium.time.Timestamp"},
             {"field":"z","type":"string","name":"io.debezium.time.ZonedTimestamp"},
             {"field":"t","type":"int64","name":"io.debezium.time.MicroTime"},
+            {"field":"tm","type":"int32","name":"io.debezium.time.Time"},
             {"field":"dec","type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2","connect.decimal.precision":"10"}},
             {"field":"v","type":"struct","name":"io.debezium.data.VariableScaleDecimal"},
             {"field":"bits","type":"bytes","name":"io.debezium.data.Bits","parameters":{"length":"5"}},
@@ -627,7 +633,7 @@ mod tests {
             {"field":"u","type":"int64","tidb_type":"BIGINT UNSIGNED"},
             {"field":"e","type":"string","name":"io.debezium.data.Enum","parameters":{"allowed":"a,b"}}
         ]}]}"#;
-        let payload = r#"{"op":"c","source":{},"after":{"d":19691,"ts":1701347696123456,"ms":1701347696123,"z":"2023-11-30T12:34:56.123456Z","t":-3020399000000,
+        let payload = r#"{"op":"c","source":{},"after":{"d":19691,"ts":1701347696123456,"ms":1701347696123,"z":"2023-11-30T12:34:56.123456Z","t":-3020399000000,"tm":45296789,
             "dec":"MDk=","v":{"scale":3,"value":"AQ=="},"bits":"EA==","bin":"Zm9v","u":-1,"e":"b"}}"#;
         let doc = format!(r#"{{"schema":{schema},"payload":{payload}}}"#);
         let ev = rows(DebeziumDecoder::default().decode(None, Some(doc.as_bytes()), None).unwrap()).remove(0);
@@ -640,6 +646,7 @@ mod tests {
                 t("2023-11-30 12:34:56.123"),
                 t("2023-11-30 12:34:56.123456"),
                 t("-838:59:59.000000"),
+                t("12:34:56.789"),
                 t("123.45"),
                 t("0.001"),
                 Value::Bytes(vec![16]),

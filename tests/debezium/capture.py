@@ -37,7 +37,7 @@ CREATE TABLE every_type (
   si smallint, i int, bi bigint, r real, d double precision,
   n numeric(12,3), nu numeric, b boolean,
   tx text, vc varchar(20), ch char(5), by bytea,
-  dt date, ts3 timestamp(3), ts6 timestamp(6), tz timestamptz, tm time(6),
+  dt date, ts3 timestamp(3), ts6 timestamp(6), tz timestamptz, tm time(6), tm3 time(3),
   j json, jb jsonb, u uuid, bt bit(5),
   PRIMARY KEY (id, code));
 CREATE TABLE toasted (id int PRIMARY KEY, small int, big text, blob bytea);
@@ -83,14 +83,14 @@ def workload(url):
           (1, 'a', -32768, -2147483648, -9223372036854775808, 3.4028235e38, 1.2345678912345679e8,
            -123456789.123, 12345678901234567890.123456789012, true, 'text ü ✓', 'varchar', 'ch',
            '\\x00ff10'::bytea, '2024-02-29', '2024-02-29 23:59:59.999', '1999-12-31 23:59:59.999999',
-           '2024-06-01 12:00:00.123456+02', '23:59:59.999999', '{"a": [1, 2]}', '{"b": {"c": null}}',
+           '2024-06-01 12:00:00.123456+02', '23:59:59.999999', '12:34:56.789', '{"a": [1, 2]}', '{"b": {"c": null}}',
            'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', B'10101'),
           (2, 'b', 32767, 2147483647, 9223372036854775807, -1.17549435e-38, -1e-300,
            0.001, -0.000000000000000000001, false, '', '', '', ''::bytea, '0001-01-01',
-           '1970-01-01 00:00:00', '1969-12-31 23:59:59.000001', '1970-01-01 00:00:00+00', '00:00:00',
+           '1970-01-01 00:00:00', '1969-12-31 23:59:59.000001', '1970-01-01 00:00:00+00', '00:00:00', '00:00:00.001',
            '[]', '{}', '00000000-0000-0000-0000-000000000000', B'00000'),
           (3, 'nulls', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)""")
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)""")
         x("UPDATE every_type SET d = 4.9e-324, r = 1.4e-45, tx = 'quote '' \" \\ tab\t' WHERE id = 1")
         # A primary-key change: Debezium sends a delete (+ tombstone) of the old key, a create of the new.
         x("UPDATE every_type SET id = 20 WHERE id = 2")
