@@ -1,5 +1,5 @@
-//! `tidemark bench` still works: a tiny run against a real broker (tansu) and PostgreSQL
-//! prints its whole table. (The figures of BENCHMARKS.md come from `./scripts/bench.sh`; at this
+//! `tidemark bench` still works: a tiny run against a real broker (tansu), its second broker
+//! (librdkafka's mock cluster in a process of its own) and PostgreSQL prints its whole table. (The figures of BENCHMARKS.md come from `./scripts/bench.sh`; at this
 //! size they mean nothing, so targets are not asserted.)
 
 mod common;
@@ -29,7 +29,9 @@ async fn a_tiny_bench_prints_its_table() {
     for row in [
         "| PostgreSQL landing, 2000 changes |",
         "| PostgreSQL landing without the broker, 2000 changes |",
-        "| the broker alone, 2000 records |",
+        "| the broker alone (tansu), 2000 records |",
+        "| PostgreSQL landing from the mock cluster, 2000 changes |",
+        "| the mock cluster alone, 2000 records |",
         "| PostgreSQL merge, 2000 staged into 2000 rows |",
         "| freshness, 1000/s for 3 s, 1 s schedule |",
         "| peak RSS (landing / merge / freshness) |",

@@ -17,7 +17,15 @@ use crate::sql::dialect::Dialect;
 use crate::sql::{safe, BenchStmt, Sql, TableCtx, BENCH_TEMPLATES};
 
 /// A config for the child processes.
-pub fn write_config(args: &BenchArgs, topic: &str, url: &str, group: &str, schedule: &str) -> Result<PathBuf> {
+/// `brokers`: the bootstrap servers it consumes from.
+pub fn write_config(
+    args: &BenchArgs,
+    brokers: &str,
+    topic: &str,
+    url: &str,
+    group: &str,
+    schedule: &str,
+) -> Result<PathBuf> {
     let path = args.dir.join(format!("{group}.toml"));
     std::fs::write(
         &path,
@@ -26,7 +34,7 @@ pub fn write_config(args: &BenchArgs, topic: &str, url: &str, group: &str, sched
              [kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\
              [warehouse]\nurl = {url:?}\n[defaults]\nschedule = {schedule:?}\n\
              [[tables]]\nname = {TABLE:?}\ntopic = {topic:?}\n",
-            args.brokers
+            brokers
         ),
     )
     .with_context(|| format!("writing {}", path.display()))?;
@@ -48,7 +56,7 @@ impl Measured {
             .args(["--log-format", "text", "--config"])
             .arg(config)
             .args(args)
-            .env("RUST_LOG", "info,librdkafka=warn,sqlx=warn,tidemark::merge=debug")
+            .env("RUST_LOG", "info,librdkafka=warn,sqlx=warn,tidemark::merge=debug,tidemark::land=debug")
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

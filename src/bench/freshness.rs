@@ -44,7 +44,7 @@ pub async fn freshness_once(args: &BenchArgs, url: &str, r: usize, gated: bool) 
     let topic = format!("bench_fresh_{}_{r}_{}", std::process::id(), if gated { "gated" } else { "plain" });
     create_topic(&args.brokers, &topic, args.partitions).await?;
     let group = format!("{topic}-group");
-    let config = write_config(args, &topic, url, &group, "* * * * * *")?;
+    let config = write_config(args, &args.brokers, &topic, url, &group, "* * * * * *")?;
     let wh = Warehouse::open(url).await?;
     let mut child = Measured::spawn(&config, &["run"], &args.dir.join(format!("{group}.log")))?;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -77,7 +77,7 @@ fn steady_stream(args: &BenchArgs, topic: &str, r: usize, sent: Sent, gated: boo
         let mut i = 0u64;
         let mut marks: Vec<super::order_line::Change> = Vec::new();
         let mut next_mark = Duration::from_secs(1);
-        produce(&brokers, &topic, || {
+        produce(&brokers, &topic, "none", || {
             if let Some(m) = marks.pop() {
                 return Some(m);
             }

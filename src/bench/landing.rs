@@ -35,10 +35,17 @@ pub async fn create_topic(brokers: &str, topic: &str, partitions: i32) -> Result
     Ok(())
 }
 
-/// Produces every change `next` yields to `topic`, and waits until all are acknowledged.
-pub fn produce(brokers: &str, topic: &str, mut next: impl FnMut() -> Option<order_line::Change>) -> Result<()> {
+/// Produces every change `next` yields to `topic` (record batches compressed with
+/// `compression`, librdkafka's `compression.codec`), and waits until all are acknowledged.
+pub fn produce(
+    brokers: &str,
+    topic: &str,
+    compression: &str,
+    mut next: impl FnMut() -> Option<order_line::Change>,
+) -> Result<()> {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
+        .set("compression.codec", compression)
         .set("linger.ms", "20")
         .set("batch.size", "1000000")
         .set("queue.buffering.max.kbytes", "262144")
@@ -57,10 +64,10 @@ pub struct Landed {
     pub peak_mib: f64,
 }
 
-/// `tidemark run` landing the preloaded topic into `url`. The rate counts from the first
-/// landed batch to the last, so group joining is not in it.
-pub async fn land_once(args: &BenchArgs, topic: &str, url: &str, group: &str, n: u64) -> Result<Landed> {
-    let config = write_config(args, topic, url, group, "0 0 0 1 1 *")?;
+/// `tidemark run` landing the preloaded topic of `brokers` into `url`. The rate counts from the
+/// first landed batch to the last, so group joining is not in it.
+pub async fn land_once(args: &BenchArgs, brokers: &str, topic: &str, url: &str, group: &str, n: u64) -> Result<Landed> {
+    let config = write_config(args, brokers, topic, url, group, "0 0 0 1 1 *")?;
     let wh = Warehouse::open(url).await?;
     let mut child = Measured::spawn(&config, &["run"], &args.dir.join(format!("{group}.log")))?;
     let deadline = Instant::now() + Duration::from_secs(1800);

@@ -110,7 +110,14 @@ struct TimedMerge {
 }
 
 async fn timed_merge(args: &BenchArgs, url: &str, r: usize) -> Result<TimedMerge> {
-    let config = write_config(args, "unused", url, &format!("bench-merge-{r}-{}", std::process::id()), "0 0 0 1 1 *")?;
+    let config = write_config(
+        args,
+        &args.brokers,
+        "unused",
+        url,
+        &format!("bench-merge-{r}-{}", std::process::id()),
+        "0 0 0 1 1 *",
+    )?;
     let log = args.dir.join(format!("bench-merge-{r}.log"));
     let t0 = Instant::now();
     let mut child = Measured::spawn(&config, &["merge", "--table", TABLE], &log)?;

@@ -15,6 +15,7 @@
 //!   warehouse id no other row has) are watched until visible in the replica;
 //! - memory: each child's peak resident set (VmHWM).
 
+mod broker;
 mod child;
 mod freshness;
 mod landing;
@@ -27,6 +28,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
+use broker::{check_retained, MockBroker};
+pub use broker::{serve as serve_broker, BrokerArgs};
 use child::PgDb;
 use landing::{
     broker_limit, create_topic, land_once, land_without_broker, pg_copy_limit, produce, sqlite_insert_limit,
@@ -61,6 +64,10 @@ pub struct BenchArgs {
     /// Partitions per topic.
     #[arg(long, default_value_t = 8)]
     pub partitions: i32,
+    /// Partitions of the topic on the second broker, librdkafka's mock cluster (it keeps at most
+    /// 5 MiB per partition, so 1M changes need more of them; 0: no second broker).
+    #[arg(long, default_value_t = 32)]
+    pub mock_partitions: i32,
 }
 
 /// PostgreSQL landing's runs.
@@ -75,6 +82,11 @@ struct PgLanding {
     broker: Runs,
     /// tidemark's landing fed from memory, changes/s.
     without_broker: Runs,
+    /// `tidemark run` end to end from the mock cluster, changes/s.
+    mock: Runs,
+    /// The mock cluster's own delivery to a consumer that does nothing, records/s.
+    mock_broker: Runs,
+    mock_peak_mib: Runs,
 }
 
 /// Freshness runs.
@@ -111,7 +123,9 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
         crate::config::redact::redact_url(&args.postgres)
     );
     let topic = preload(args, &mut report).await?;
-    let (landing, db) = pg_landing(args, &topic).await?;
+    let mock = preload_mock(args, &topic, &mut report).await?;
+    let (landing, db) = pg_landing(args, &topic, mock.as_ref()).await?;
+    drop(mock);
     report_pg_landing(&mut report, n, &landing);
     let merge = merge_runs(args, &db.url, n).await?;
     db.drop_db().await;
@@ -119,7 +133,9 @@ pub async fn run(args: &BenchArgs) -> Result<bool> {
     let fresh = freshness(args, false).await?;
     let gated = freshness(args, true).await?;
     report_freshness(&mut report, args, &fresh, &gated);
-    let peak = [landing.peak_mib.median(), merge.peak_mib.median(), fresh.peak_mib.median()];
+    // f64::max of NaN (no mock runs) is the other figure.
+    let land_peak = landing.peak_mib.median().max(landing.mock_peak_mib.median());
+    let peak = [land_peak, merge.peak_mib.median(), fresh.peak_mib.median()];
     report.row(
         "peak RSS (landing / merge / freshness)",
         format!("{:.0} / {:.0} / {:.0} MiB", peak[0], peak[1], peak[2]),
@@ -147,7 +163,7 @@ async fn preload(args: &BenchArgs, report: &mut Report) -> Result<String> {
     let t = Instant::now();
     let mut gen = Generator::new(&topic, n, args.partitions, 20261125, true);
     let mut produced = 0u64;
-    produce(&args.brokers, &topic, || {
+    produce(&args.brokers, &topic, "none", || {
         (produced < n).then(|| {
             produced += 1;
             gen.next_change()
@@ -157,14 +173,61 @@ async fn preload(args: &BenchArgs, report: &mut Report) -> Result<String> {
     Ok(topic)
 }
 
-/// PostgreSQL landing runs; the last run's database is kept for the merge.
-async fn pg_landing(args: &BenchArgs, topic: &str) -> Result<(PgLanding, PgDb)> {
+/// The same stream on the second broker, librdkafka's mock cluster in a process of its own
+/// (zstd-compressed, on `--mock-partitions` partitions: it keeps 5 MiB of each); `None` when
+/// `--mock-partitions 0`.
+async fn preload_mock(args: &BenchArgs, topic: &str, report: &mut Report) -> Result<Option<MockBroker>> {
+    if args.mock_partitions <= 0 {
+        return Ok(None);
+    }
+    let n = args.changes;
+    let mock = MockBroker::start(topic, args.mock_partitions)?;
+    let t = Instant::now();
+    let mut gen = Generator::new(topic, n, args.mock_partitions, 20261125, true);
+    let mut produced = 0u64;
+    produce(&mock.bootstrap, topic, "zstd", || {
+        (produced < n).then(|| {
+            produced += 1;
+            gen.next_change()
+        })
+    })?;
+    check_retained(&mock.bootstrap, topic, args.mock_partitions, n)?;
+    report.details.push(format!(
+        "preloaded the same {n} changes into librdkafka's mock cluster (its own process; {} partitions, \
+         zstd) in {:.1} s",
+        args.mock_partitions,
+        t.elapsed().as_secs_f64()
+    ));
+    Ok(Some(mock))
+}
+
+/// PostgreSQL landing runs (from tansu, and from the mock cluster when there is one); the last
+/// run's database is kept for the merge.
+async fn pg_landing(args: &BenchArgs, topic: &str, mock: Option<&MockBroker>) -> Result<(PgLanding, PgDb)> {
     let n = args.changes;
     let mut out = PgLanding::default();
     let mut last_db: Option<PgDb> = None;
     for r in 0..args.runs {
+        if let Some(mock) = mock {
+            let db = PgDb::create(&args.postgres, &format!("mock{r}")).await?;
+            let group = format!("bench-mock-{r}-{}", std::process::id());
+            let landed = land_once(args, &mock.bootstrap, topic, &db.url, &group, n).await?;
+            let delivered = broker_limit(&mock.bootstrap, topic, n)?;
+            db.drop_db().await;
+            eprintln!(
+                "  PostgreSQL landing run {} from the mock cluster: {:.0} changes/s (the mock alone \
+                 {delivered:.0}/s), peak RSS {:.0} MiB",
+                r + 1,
+                landed.changes_per_s,
+                landed.peak_mib
+            );
+            out.mock.push(landed.changes_per_s);
+            out.mock_broker.push(delivered);
+            out.mock_peak_mib.push(landed.peak_mib);
+        }
         let db = PgDb::create(&args.postgres, &format!("land{r}")).await?;
-        let landed = land_once(args, topic, &db.url, &format!("bench-land-{r}-{}", std::process::id()), n).await?;
+        let group = format!("bench-land-{r}-{}", std::process::id());
+        let landed = land_once(args, &args.brokers, topic, &db.url, &group, n).await?;
         let copy = pg_copy_limit(&db.url).await?;
         let broker = broker_limit(&args.brokers, topic, n)?;
         let direct = PgDb::create(&args.postgres, &format!("direct{r}")).await?;
@@ -209,13 +272,38 @@ fn report_pg_landing(report: &mut Report, n: u64, land: &PgLanding) {
     );
     let of_broker = land.tidemark.ratio_to(&land.broker);
     report.row(
-        &format!("the broker alone, {n} records"),
+        &format!("the broker alone (tansu), {n} records"),
         format!("{:.0} records/s", land.broker.median()),
         "-".into(),
         format!("landing / broker: {of_broker:.2}"),
         "≥ 0.95",
         Some(of_broker >= 0.95),
     );
+    if !land.mock.0.is_empty() {
+        report.versus(
+            &format!("PostgreSQL landing from the mock cluster, {n} changes"),
+            format!("{:.0} changes/s", land.mock.median()),
+            format!("COPY: {:.0} rows/s", land.copy.median()),
+            land.mock.ratio_to(&land.copy),
+            Goal::Note("(end to end: see the next row)"),
+        );
+        let of_mock = land.mock.ratio_to(&land.mock_broker);
+        report.row(
+            &format!("the mock cluster alone, {n} records"),
+            format!("{:.0} records/s", land.mock_broker.median()),
+            "-".into(),
+            format!("landing / broker: {of_mock:.2}"),
+            "≥ 0.95",
+            Some(of_mock >= 0.95),
+        );
+        report.details.push(format!(
+            "PostgreSQL landing from the mock cluster: tidemark {} changes/s; the mock alone {} records/s; \
+             peak RSS {} MiB",
+            land.mock.whole(),
+            land.mock_broker.whole(),
+            land.mock_peak_mib.whole()
+        ));
+    }
     report.details.push(format!(
         "PostgreSQL landing runs: tidemark {} changes/s; COPY {} rows/s; the broker alone {} records/s; \
          tidemark without the broker {} changes/s",
@@ -308,7 +396,8 @@ async fn sqlite(args: &BenchArgs, topic: &str) -> Result<SqliteRuns> {
         let path = args.dir.join(format!("bench-{r}.db"));
         remove_sqlite(&path);
         let url = format!("sqlite://{}", path.display());
-        let landed = land_once(args, topic, &url, &format!("bench-lite-{r}-{}", std::process::id()), n).await?;
+        let group = format!("bench-lite-{r}-{}", std::process::id());
+        let landed = land_once(args, &args.brokers, topic, &url, &group, n).await?;
         let insert = sqlite_insert_limit(&url).await?;
         let direct_path = args.dir.join(format!("bench-direct-{r}.db"));
         let in_process =

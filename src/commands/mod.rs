@@ -132,6 +132,10 @@ pub enum Command {
     /// hand-written MERGE, freshness, memory (needs a Kafka broker and PostgreSQL; see
     /// scripts/bench.sh).
     Bench(crate::bench::BenchArgs),
+    /// The bench's second broker: librdkafka's mock cluster in a process of its own (prints its
+    /// address; serves until stdin closes).
+    #[command(hide = true)]
+    BenchBroker(crate::bench::BrokerArgs),
     /// The whole pipeline in one process on embedded defaults (mock Kafka, SQLite).
     Demo(crate::demo::DemoArgs),
 }
@@ -230,6 +234,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         // 2: it ran, and a target was missed (1 is an error).
         Command::Bench(args) => Ok(if crate::bench::run(args).await? { ExitCode::SUCCESS } else { ExitCode::from(2) }),
+        Command::BenchBroker(args) => {
+            crate::bench::serve_broker(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo(args) => Ok(exit(crate::demo::run(args).await?)),
     }
 }
