@@ -75,9 +75,14 @@ pub async fn consume(
     let mut positions = Positions::new(start);
     let mut held = Held::default();
     let mut stopping = *shutdown.borrow();
+    // The next batch, read while the last one landed.
+    let mut ahead: Option<batch::Batch> = None;
     while !stopping {
         held.retry_due(consumer);
-        let read = batch::read(consumer, cfg, health, &mut shutdown).await;
+        let read = match ahead.take() {
+            Some(b) => b,
+            None => batch::read(consumer, cfg, health, &mut shutdown).await,
+        };
         stopping = read.stopping;
         let mut records = read.records;
         // (Records here say nothing of the brokers: they may come from librdkafka's prefetch
@@ -95,9 +100,20 @@ pub async fn consume(
         }
         count_consumed(&records);
         let landing_started = Instant::now();
+        let mut reading_shutdown = shutdown.clone();
         let landing = land_with_retry(lander, &records, health, &mut shutdown)
-            .instrument(tracing::info_span!("batch", records = records.len()))
-            .await?;
+            .instrument(tracing::info_span!("batch", records = records.len()));
+        // Reading the next batch goes on while this one lands (landing waits on the warehouse
+        // most of the time). Nothing of it is committed before it lands, after this one; what
+        // this batch's outcome makes stale (a topic held back, a partition rewound) the checks
+        // above catch when it comes up.
+        let landing = if stopping {
+            landing.await?
+        } else {
+            let (landing, next) = tokio::join!(landing, batch::read(consumer, cfg, health, &mut reading_shutdown));
+            ahead = Some(next);
+            landing?
+        };
         let Some(Landed { report, refused }) = landing else {
             warn!(
                 records = records.len(),

@@ -131,6 +131,10 @@ pub fn client_config(cfg: &KafkaConfig) -> Result<ClientConfig> {
         // While landing waits (the warehouse is down), reading pauses: what librdkafka
         // prefetches meanwhile is bounded by this (its default is 64 MiB).
         .set("queued.max.messages.kbytes", "32768")
+        // Once that queue is full, a partition's next fetch waits this long (librdkafka's
+        // default, 1 s, stalled landing from a fast broker every few batches: the queue ran dry
+        // while the fetches were postponed).
+        .set("fetch.queue.backoff.ms", "20")
         // Per-partition consumer lag for /metrics.
         .set("statistics.interval.ms", "5000");
     for (k, v) in OWNED_PROPERTIES {
