@@ -112,6 +112,10 @@ impl LandReport {
     }
 }
 
+/// A batch of at least twice this many records lands in parts of about this many, each decoded
+/// while the one before it is written.
+const PART_RECORDS: usize = 4_000;
+
 /// How often a batch is decoded again because another process changed a table's recorded state
 /// meanwhile, before landing gives up (and is retried as any failure is).
 const STALE_RETRIES: usize = 3;
@@ -123,7 +127,9 @@ pub struct Lander {
     decoders: HashMap<Format, Decoder>,
     /// Per table (by index): landing's copy of its recorded state.
     caches: Vec<TableCache>,
-    staging: Vec<TableCtx>,
+    /// Table names and staging tables, by table index.
+    names: Arc<[String]>,
+    staging: Arc<[TableCtx]>,
     /// Topics recorded as carrying watermarks (no need to record it again).
     watermarked: std::collections::HashSet<String>,
     /// Keys seen per partition, for streams without watermarks.
@@ -176,10 +182,11 @@ impl Lander {
         }
         Ok(Lander {
             wh,
+            names: tables.iter().map(|t| t.name.clone()).collect(),
             router: Router::new(tables),
             decoders,
             caches,
-            staging,
+            staging: staging.into(),
             watermarked,
             key_partitions: Default::default(),
             claim_objects: Default::default(),
@@ -303,36 +310,106 @@ impl Lander {
         Ok(report)
     }
 
-    /// [`Lander::land`] in one transaction.
+    /// [`Lander::land`] in one transaction — or, for a batch of at least twice
+    /// [`PART_RECORDS`] records, in parts of about that many, one transaction each and in
+    /// order, each part decoded while the one before it is written (the warehouse works on one
+    /// while tidemark decodes the next: two cores, two stages). A part that fails leaves the
+    /// parts before it landed; landing the batch again skips them.
     async fn land_once(&mut self, batch: &[RawRecord]) -> Result<LandReport> {
         let delivered = batch.len();
+        let started = std::time::Instant::now();
         self.prefetch(batch).await?;
         self.refresh().await.context("reading the tables' recorded state")?;
-        let mut attempt = 0;
-        loop {
-            let prepared = self.prepare(batch)?;
-            match self.commit(&prepared).await {
-                Ok((mut report, versions)) => {
-                    self.absorb(prepared, &versions);
-                    self.watermarked.extend(report.watermarked_topics.iter().cloned());
-                    for ti in &report.ordering_warned {
-                        self.key_partitions.warned(*ti);
+        let parts: Vec<&[RawRecord]> = if batch.len() >= 2 * PART_RECORDS {
+            let n = batch.len().div_ceil(PART_RECORDS);
+            batch.chunks(batch.len().div_ceil(n)).collect()
+        } else {
+            vec![batch]
+        };
+        let mut report = LandReport::default();
+        // The next part, decoded while this one was written.
+        let mut ahead: Option<Result<prepare::Prepared>> = None;
+        let (mut decode_ms, mut write_wait_ms) = (0u128, 0u128);
+        for (i, part) in parts.iter().enumerate() {
+            let mut attempt = 0;
+            let mut prepared = match ahead.take() {
+                Some(p) => p?,
+                None => {
+                    let t = std::time::Instant::now();
+                    let p = self.prepare(part)?;
+                    decode_ms += t.elapsed().as_millis();
+                    p
+                }
+            };
+            loop {
+                let writer = self.writer();
+                let writing = std::time::Instant::now();
+                let (written, back, next) = match parts.get(i + 1) {
+                    Some(next_part) => {
+                        let task = tokio::spawn(async move {
+                            let written = writer.commit(&prepared).await;
+                            (written, prepared)
+                        });
+                        let t = std::time::Instant::now();
+                        let next = self.prepare(next_part);
+                        decode_ms += t.elapsed().as_millis();
+                        let waited = std::time::Instant::now();
+                        let (written, back) = task.await.context("the landing transaction's task")?;
+                        write_wait_ms += waited.elapsed().as_millis();
+                        (written, back, Some(next))
                     }
-                    self.partial_recorded.extend(report.partial_recorded.iter().copied());
-                    report.records = delivered;
-                    return Ok(report);
-                }
-                Err(e) if attempt < STALE_RETRIES && e.downcast_ref::<StaleState>().is_some() => {
-                    attempt += 1;
-                    tracing::info!(error = %e, "reloading the table's state and decoding the batch again");
-                    self.refresh().await.context("reading the tables' recorded state")?;
-                }
-                Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("landing a batch of {} records into {}", batch.len(), self.wh.url))
+                    None => {
+                        let written = writer.commit(&prepared).await;
+                        write_wait_ms += writing.elapsed().as_millis();
+                        (written, prepared, None)
+                    }
+                };
+                match written {
+                    Ok((r, versions)) => {
+                        // The next part was decoded against the state before this one landed:
+                        // what this one recorded (schema news, a topic's watermarks, an
+                        // ordering warning) makes it stale.
+                        let stale = !versions.is_empty()
+                            || !r.ordering_warned.is_empty()
+                            || r.watermarked_topics.iter().any(|t| !self.watermarked.contains(t));
+                        self.landed(back, &versions, &r);
+                        report.absorb(r);
+                        ahead = next.filter(|_| !stale);
+                        break;
+                    }
+                    Err(e) if attempt < STALE_RETRIES && e.downcast_ref::<StaleState>().is_some() => {
+                        attempt += 1;
+                        tracing::info!(error = %e, "reloading the table's state and decoding the batch again");
+                        self.refresh().await.context("reading the tables' recorded state")?;
+                        prepared = self.prepare(part)?;
+                    }
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("landing a batch of {} records into {}", part.len(), self.wh.url))
+                    }
                 }
             }
         }
+        tracing::debug!(
+            records = delivered,
+            parts = parts.len(),
+            ms = started.elapsed().as_millis() as u64,
+            decode_ms = decode_ms as u64,
+            write_wait_ms = write_wait_ms as u64,
+            "batch landed"
+        );
+        report.records = delivered;
+        Ok(report)
+    }
+
+    /// A part of a batch has landed: landing's copies follow what it recorded.
+    fn landed(&mut self, prepared: prepare::Prepared, versions: &[(usize, i64)], r: &LandReport) {
+        self.absorb(prepared, versions);
+        self.watermarked.extend(r.watermarked_topics.iter().cloned());
+        for ti in &r.ordering_warned {
+            self.key_partitions.warned(*ti);
+        }
+        self.partial_recorded.extend(r.partial_recorded.iter().copied());
     }
 
     /// Fetches what decoding needs from elsewhere (Avro writer schemas; claim-check objects kept

@@ -9,7 +9,8 @@
 //! 3. appends the staging rows and the dead letters;
 //! 4. advances the offsets.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
@@ -17,9 +18,10 @@ use super::order::Plan;
 use super::prepare::{DeadLetter, Prepared, StagedRow};
 use super::schema_watch;
 use super::{postgres, sqlite, LandReport, Lander};
-use crate::sql::Stmt;
+use crate::sql::{Stmt, TableCtx};
 use crate::warehouse::db::{Bind, Tx};
 use crate::warehouse::tables::Version;
+use crate::warehouse::Warehouse;
 
 /// Landing's copy of a table's state is older than the warehouse's: reload it, decode again.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +43,39 @@ macro_rules! backend {
     };
 }
 
+/// What the landing transaction needs of the lander, owned: it can run on a task of its own
+/// while the lander decodes the next part of a batch.
+pub(super) struct Writer {
+    wh: Arc<Warehouse>,
+    /// Table names and staging tables, by table index.
+    names: Arc<[String]>,
+    staging: Arc<[TableCtx]>,
+    /// Landing's copy of each table's state version.
+    versions: Vec<Option<i64>>,
+    watermarked: HashSet<String>,
+    partial_recorded: HashSet<usize>,
+}
+
 impl Lander {
+    /// The landing transaction's view of this lander, as of now.
+    pub(super) fn writer(&self) -> Writer {
+        Writer {
+            wh: self.wh.clone(),
+            names: self.names.clone(),
+            staging: self.staging.clone(),
+            versions: self.caches.iter().map(|c| c.version).collect(),
+            watermarked: self.watermarked.clone(),
+            partial_recorded: self.partial_recorded.clone(),
+        }
+    }
+
+    /// [`Writer::commit`] with this lander's state as of now.
+    pub(super) async fn commit(&self, p: &Prepared) -> Result<(LandReport, Vec<(usize, i64)>)> {
+        self.writer().commit(p).await
+    }
+}
+
+impl Writer {
     /// Lands a prepared batch in one transaction. Returns what it did and, per table whose
     /// state it recorded, the new state version.
     pub(super) async fn commit(&self, p: &Prepared) -> Result<(LandReport, Vec<(usize, i64)>)> {
@@ -59,7 +93,7 @@ impl Lander {
                 new.iter().copied().filter(|r| !plan.is_resent(&r.topic, r.partition, r.offset)).collect();
             let resent = new.len() - fresh.len();
             if resent > 0 {
-                let table = self.router.tables[ti].name.clone();
+                let table = self.names[ti].clone();
                 tx.execute(sql.fixed(Stmt::CountResent)?, &[Bind::Text(table.clone()), Bind::I64(resent as i64)])
                     .await?;
                 report.resent.insert(table, resent);
@@ -70,7 +104,7 @@ impl Lander {
             let staging = &self.staging[ti];
             backend!(&mut tx, stage(sql, staging, &fresh, &plan))
                 .with_context(|| format!("writing {} rows into {}", fresh.len(), staging.staging))?;
-            report.staged.insert(self.router.tables[ti].name.clone(), fresh.len());
+            report.staged.insert(self.names[ti].clone(), fresh.len());
         }
         let dead: Vec<&DeadLetter> = p.dead.iter().filter(|d| plan.is_fresh(&d.topic, d.partition, d.offset)).collect();
         if !dead.is_empty() {
@@ -121,14 +155,14 @@ impl Lander {
             if self.partial_recorded.contains(&ti) {
                 continue;
             }
-            let table = self.router.tables[ti].name.clone();
-            tx.execute(sql.fixed(Stmt::SetPartialRows)?, &[Bind::Text(table)]).await.with_context(|| {
-                format!("recording that `{}` stages rows with unchanged columns", self.router.tables[ti].name)
-            })?;
+            let table = self.names[ti].clone();
+            tx.execute(sql.fixed(Stmt::SetPartialRows)?, &[Bind::Text(table)])
+                .await
+                .with_context(|| format!("recording that `{}` stages rows with unchanged columns", self.names[ti]))?;
             report.partial_recorded.push(ti);
         }
         for (ti, why) in &p.ordering {
-            let table = self.router.tables[*ti].name.clone();
+            let table = self.names[*ti].clone();
             tx.execute(sql.fixed(Stmt::SetOrderingWarning)?, &[Bind::Text(table), Bind::Text(why.clone())]).await?;
             report.ordering_warned.push(*ti);
         }
@@ -154,23 +188,23 @@ impl Lander {
     /// compared with landing's copy: a copy made stale elsewhere is an error ([`StaleState`]),
     /// never a write over what another process recorded. Returns each table's new version.
     async fn record_schema(&self, tx: &mut Tx<'_>, p: &Prepared) -> Result<Vec<(usize, i64)>> {
-        let statements = schema_watch::statements(&p.news, |ti| self.router.tables[ti].name.clone());
+        let statements = schema_watch::statements(&p.news, |ti| self.names[ti].clone());
         if statements.is_empty() {
             return Ok(Vec::new());
         }
         let sql = &self.wh.sql;
         let mut touched: Vec<usize> = statements.iter().map(|(ti, _)| *ti).collect();
-        touched.sort_by(|a, b| self.router.tables[*a].name.cmp(&self.router.tables[*b].name));
+        touched.sort_by(|a, b| self.names[*a].cmp(&self.names[*b]));
         touched.dedup();
         let mut versions = Vec::new();
         for &ti in &touched {
-            let table = self.router.tables[ti].name.clone();
+            let table = self.names[ti].clone();
             let Version { version } = tx
                 .fetch_one(sql.fixed(Stmt::LockTable)?, &[Bind::Text(table.clone())])
                 .await
                 .with_context(|| format!("locking the state of `{table}`"))?;
-            if Some(version) != self.caches[ti].version {
-                return Err(StaleState { index: ti, table, seen: version, had: self.caches[ti].version }.into());
+            if Some(version) != self.versions[ti] {
+                return Err(StaleState { index: ti, table, seen: version, had: self.versions[ti] }.into());
             }
             versions.push((ti, version + 1));
         }
@@ -180,7 +214,7 @@ impl Lander {
                 .with_context(|| format!("recording schema news ({})", statement.name()))?;
         }
         for &ti in &touched {
-            tx.execute(sql.fixed(Stmt::BumpVersion)?, &[Bind::Text(self.router.tables[ti].name.clone())]).await?;
+            tx.execute(sql.fixed(Stmt::BumpVersion)?, &[Bind::Text(self.names[ti].clone())]).await?;
         }
         Ok(versions)
     }
