@@ -95,11 +95,13 @@ pub async fn land_once(args: &BenchArgs, brokers: &str, topic: &str, url: &str, 
 }
 
 /// The broker's own delivery rate: every record of `topic` read by a bare librdkafka consumer
-/// that does nothing with them: records/s.
+/// that does nothing with them (fetching as tidemark's consumer does): records/s.
 pub fn broker_limit(brokers: &str, topic: &str, n: u64) -> Result<f64> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
+        .set("fetch.wait.max.ms", "100")
+        .set("fetch.queue.backoff.ms", "20")
         .set("group.id", format!("bench-raw-{}-{}", std::process::id(), chrono::Utc::now().timestamp_millis()))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")

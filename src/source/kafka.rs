@@ -135,6 +135,10 @@ pub fn client_config(cfg: &KafkaConfig) -> Result<ClientConfig> {
         // default, 1 s, stalled landing from a fast broker every few batches: the queue ran dry
         // while the fetches were postponed).
         .set("fetch.queue.backoff.ms", "20")
+        // A broker holds a fetch for new records at most this long (librdkafka's default,
+        // 500 ms); one that answers only when that time is up (tansu) delays every change by
+        // up to as much.
+        .set("fetch.wait.max.ms", "100")
         // Per-partition consumer lag for /metrics.
         .set("statistics.interval.ms", "5000");
     for (k, v) in OWNED_PROPERTIES {
