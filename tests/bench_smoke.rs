@@ -32,6 +32,7 @@ async fn a_tiny_bench_prints_its_table() {
         "| the broker alone (tansu), 2000 records |",
         "| PostgreSQL landing from the mock cluster, 2000 changes |",
         "| the mock cluster alone, 2000 records |",
+        "| landing from the mock cluster / without the broker, 2000 changes |",
         "| PostgreSQL merge, 2000 staged into 2000 rows |",
         "| freshness, 1000/s for 3 s, 1 s schedule |",
         "| peak RSS (landing / merge / freshness) |",
