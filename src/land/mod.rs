@@ -4,7 +4,9 @@
 //! [`prepare::Prepared`] batch; [`route`] says which table a record is for, [`schema_watch`]
 //! what it shows of the schema), then landed in one transaction ([`write`]; [`order`] decides
 //! against the recorded offsets what has landed before and the order keys of records that carry
-//! none). Only after it commits may the consumer commit the batch's Kafka offsets.
+//! none). A large batch lands in parts, in order, one transaction each, each part decoded while
+//! the one before it is written. Only after the batch has landed may the consumer commit its
+//! Kafka offsets.
 
 mod decode;
 pub mod key_only;

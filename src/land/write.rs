@@ -8,6 +8,9 @@
 //!    table's state that proves landing's copy of it current;
 //! 3. appends the staging rows and the dead letters;
 //! 4. advances the offsets.
+//!
+//! It runs on a [`Writer`], an owned copy of what it needs of the lander, so that a large
+//! batch's parts are written on a task of their own while the lander decodes the next part.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
