@@ -39,7 +39,8 @@ const LISTED: usize = 10_000;
 /// only counted, unchecked.
 const KEPT: usize = 100_000;
 
-/// Rounds of re-reading what differs, each after the table's next merge.
+/// Rounds of re-reading what differs, each after the table's next merge, at least; while keys
+/// still differ and merges keep coming, the rounds go on for up to `settle` in all.
 const RECHECKS: usize = 3;
 
 /// Keys looked up upstream per statement (MySQL takes at most 65,535 placeholders).
@@ -279,12 +280,15 @@ pub async fn verify(
     let rechecked = !found.keys.is_empty();
     let mut as_of = as_of;
     // A key changed upstream just before a re-check is read may not have reached the replica by
-    // then: a key is reported only when it differed in every round (up to RECHECKS, each after
-    // the next merge), or when nothing is staged any more to bring the replica along.
+    // then: a key is reported only when it differed in every round (RECHECKS of them, each after
+    // the next merge, and more while merges keep coming, for up to `settle` in all — a stream
+    // lagging a few merges behind a hot key is no difference), or when nothing is staged any
+    // more to bring the replica along.
     let mut differences = Vec::new();
     let mut pending = found.keys;
-    for _ in 0..RECHECKS {
-        if pending.is_empty() {
+    let rechecking = Instant::now();
+    for round in 0.. {
+        if pending.is_empty() || (round >= RECHECKS && rechecking.elapsed() >= opts.settle) {
             break;
         }
         // As of a point, upstream is read where the replica stands: no merge to wait for, only
